@@ -1,0 +1,1 @@
+"""Private building blocks of :mod:`dataquality_thresholds.fitting` (not public API)."""

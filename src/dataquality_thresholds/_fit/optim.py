@@ -1,0 +1,99 @@
+"""A small damped-Newton minimiser with numerical Hessians (p <= 4 parameters)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["NewtonResult", "minimize_newton", "num_grad", "num_hess"]
+
+Fn = Callable[[np.ndarray], float]
+Grad = Callable[[np.ndarray], np.ndarray]
+
+
+def _steps(x: np.ndarray, rel: float) -> np.ndarray:
+    return rel * (1.0 + np.abs(x))
+
+
+def num_grad(f: Fn, x: np.ndarray, rel: float = 1e-6) -> np.ndarray:
+    """Central-difference gradient of ``f`` at ``x``."""
+    h = _steps(x, rel)
+    g = np.empty_like(x)
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e[i] = h[i]
+        g[i] = (f(x + e) - f(x - e)) / (2 * h[i])
+    return g
+
+
+def num_hess(grad: Grad, x: np.ndarray, rel: float = 1e-5) -> np.ndarray:
+    """Symmetrised central-difference Hessian from an (analytic) gradient."""
+    h = _steps(x, rel)
+    H = np.empty((x.size, x.size))
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e[i] = h[i]
+        H[:, i] = (grad(x + e) - grad(x - e)) / (2 * h[i])
+    return 0.5 * (H + H.T)
+
+
+class NewtonResult(NamedTuple):
+    """Outcome of :func:`minimize_newton`."""
+
+    x: np.ndarray
+    fun: float
+    converged: bool
+    at_bound: bool
+    n_iter: int
+
+
+def minimize_newton(
+    f: Fn,
+    grad: Grad,
+    x0: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    *,
+    max_iter: int = 200,
+    tol: float = 1e-13,
+) -> NewtonResult:
+    """Minimise ``f`` by Levenberg-damped Newton steps clipped to a box.
+
+    Converges when the decrease predicted by the Newton step (the Newton
+    decrement) falls below ``tol * (1 + |f|)``.
+    """
+    x = np.clip(np.asarray(x0, dtype=float), lower, upper)
+    fx = f(x)
+    lam = 1e-6
+    converged = False
+    it = 0
+    for it in range(1, max_iter + 1):  # noqa: B007 - it is reported
+        g = grad(x)
+        H = num_hess(grad, x)
+        scale = np.maximum(np.abs(np.diag(H)), 1e-12)
+        accepted = False
+        for _ in range(40):
+            try:
+                step = np.linalg.solve(H + lam * np.diag(scale), -g)
+            except np.linalg.LinAlgError:
+                lam = max(lam * 10, 1e-8)
+                continue
+            xn = np.clip(x + step, lower, upper)
+            fn = f(xn)
+            if np.isfinite(fn) and fn <= fx + 1e-15 * abs(fx):
+                accepted = True
+                break
+            lam = max(lam * 10, 1e-8)
+        if not accepted:
+            break
+        decrement = float(-(g @ (xn - x)))
+        x, f_old, fx = xn, fx, fn
+        lam = max(lam / 10, 1e-12)
+        if abs(decrement) < tol * (1 + abs(fx)) and abs(f_old - fx) < 1e-10 * (1 + abs(fx)):
+            converged = True
+            break
+    span = np.where(np.isfinite(upper - lower), upper - lower, 1.0)
+    at_bound = bool(np.any((x - lower <= 1e-9 * span) | (upper - x <= 1e-9 * span)))
+    return NewtonResult(x, float(fx), converged, at_bound, it)

@@ -1,0 +1,176 @@
+"""Errors and warnings raised by dataquality_thresholds.
+
+Everything the library raises derives from :class:`DataQualityThresholdsError`
+and, where one fits, from a builtin too (``ConfigError`` and ``DataError`` are
+``ValueError``\\ s), so ``except ValueError`` keeps working for callers who do not
+know this tree. Errors carry the facts as fields (``path``, ``line``, ``field``,
+``job_id`` ...) as well as in the message.
+
+Statistical trouble is reported as a warning under :class:`ThresholdWarning` so
+it can be filtered as a group.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "BackendError",
+    "BackendUnavailableError",
+    "ConfigError",
+    "ConvergenceWarning",
+    "DataError",
+    "DataQualityThresholdsError",
+    "FineTuneJobError",
+    "FitError",
+    "InsufficientDataError",
+    "SchemaVersionError",
+    "SeparationWarning",
+    "ThresholdWarning",
+    "TokenizerUnavailableError",
+]
+
+
+class DataQualityThresholdsError(Exception):
+    """Root of every error raised by this library."""
+
+
+class ConfigError(DataQualityThresholdsError, ValueError):
+    """Bad arguments or an impossible specification.
+
+    Parameters
+    ----------
+    message : str
+        What was expected, what arrived, and what to try.
+    field : str, optional
+        The argument or spec field at fault.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class DataError(DataQualityThresholdsError, ValueError):
+    """Malformed examples, files or empty inputs.
+
+    The message is prefixed with the location, ``path:line: field 'x': ...``,
+    for whichever of those are known.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong and what was expected.
+    path : str or Path, optional
+        The file being read or written.
+    line : int, optional
+        1-based line number in ``path`` (or row number for in-memory data).
+    field : str, optional
+        The field at fault, as a dotted path (``messages[2].role``).
+    id : str, optional
+        The id of the example at fault, when it has one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        id: str | None = None,  # noqa: A002 - mirrors the record field name
+    ) -> None:
+        self.reason = message
+        self.path = None if path is None else str(path)
+        self.line = line
+        self.field = field
+        self.id = id
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = []
+        if self.path is not None:
+            where.append(self.path if self.line is None else f"{self.path}:{self.line}")
+        elif self.line is not None:
+            where.append(f"row {self.line}")
+        if self.id is not None:
+            where.append(f"id {self.id!r}")
+        if self.field is not None:
+            where.append(f"field '{self.field}'")
+        return (": ".join([", ".join(where), self.reason])) if where else self.reason
+
+
+class SchemaVersionError(DataError):
+    """A file was written by a newer version of the library.
+
+    Parameters
+    ----------
+    message : str
+        Explanation.
+    found : int
+        The schema version in the file.
+    supported : int
+        The newest version this library reads.
+    **where
+        ``path``, ``line``, ``field`` as for :class:`DataError`.
+    """
+
+    def __init__(
+        self, message: str, *, found: int, supported: int, **where: object
+    ) -> None:
+        self.found = found
+        self.supported = supported
+        super().__init__(message, **where)  # type: ignore[arg-type]
+
+
+class BackendError(DataQualityThresholdsError):
+    """A fine-tuning or sampling backend failed."""
+
+
+class BackendUnavailableError(BackendError):
+    """A backend cannot be used: missing key, unreachable endpoint, missing extra."""
+
+
+class TokenizerUnavailableError(BackendUnavailableError):
+    """No tokenizer for the requested encoding could be loaded (often: offline)."""
+
+
+class FineTuneJobError(BackendError):
+    """A fine-tuning job failed, was rejected or was cancelled.
+
+    Parameters
+    ----------
+    message : str
+        Explanation.
+    job_id : str, optional
+        The provider's job id (the job may still exist remotely).
+    code : str, optional
+        The provider's error code, if any.
+    """
+
+    def __init__(
+        self, message: str, *, job_id: str | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.code = code
+
+
+class FitError(DataQualityThresholdsError):
+    """A threshold fit could not be computed."""
+
+
+class InsufficientDataError(FitError, ValueError):
+    """Too few distinct rates, too few runs, or all outcomes equal."""
+
+
+class ThresholdWarning(UserWarning):
+    """Base class of statistical warnings from threshold fitting."""
+
+
+class ConvergenceWarning(ThresholdWarning):
+    """An optimiser did not converge; estimates may be unreliable."""
+
+
+class SeparationWarning(ThresholdWarning):
+    """Outcomes are all 0 or all 1 at some rates (perfect separation)."""

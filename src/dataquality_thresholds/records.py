@@ -1,0 +1,538 @@
+"""The data model: frozen, slotted attrs records that cross module boundaries.
+
+Records validate their own fields and normalise lists to tuples, but know
+nothing about files: :mod:`dataquality_thresholds.io` converts them to and from
+JSONL, OpenAI chat files and Hugging Face datasets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+import numpy as np
+
+from .errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = [
+    "INCORRECT_KINDS",
+    "LABELS",
+    "ROLES",
+    "EvalItem",
+    "Example",
+    "Message",
+    "Mixture",
+    "MixtureSpec",
+    "PairedExample",
+    "RowSource",
+]
+
+#: Roles a chat message may have.
+ROLES: tuple[str, ...] = ("system", "user", "assistant")
+#: Kinds of incorrect response a :class:`PairedExample` may carry.
+INCORRECT_KINDS: tuple[str, ...] = ("obvious", "subtle")
+#: Labels of a training row; the index of a label is its code in :class:`Mixture`.
+LABELS: tuple[str, ...] = ("correct", *INCORRECT_KINDS)
+
+
+# --------------------------------------------------------------------------- helpers
+def _nonempty_str(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str):
+        raise DataError(
+            f"expected a string, got {type(value).__name__}", field=attribute.name
+        )
+    if not value.strip():
+        raise DataError("must not be empty", field=attribute.name)
+
+
+def _optional_nonempty_str(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        _nonempty_str(inst, attribute, value)
+
+
+def _to_message(value: Message | Mapping[str, Any]) -> Message:
+    if isinstance(value, Message):
+        return value
+    if isinstance(value, Mapping):
+        return Message(**value)
+    raise DataError(f"expected a message, got {type(value).__name__}", field="messages")
+
+
+def _to_messages(value: Iterable[Message | Mapping[str, Any]] | str) -> tuple[Message, ...]:
+    """Normalise a conversation: a string becomes one user message."""
+    if isinstance(value, str):
+        return (Message("user", value),)
+    return tuple(_to_message(v) for v in value)
+
+
+def _nonempty_tuple(inst: object, attribute: attrs.Attribute[Any], value: tuple[Any, ...]) -> None:
+    if len(value) == 0:
+        raise DataError("must not be empty", field=attribute.name)
+
+
+def _prompt_ends_with_user(inst: object, attribute: attrs.Attribute[Any], value: tuple[Message, ...]) -> None:
+    if value and value[-1].role != "user":
+        raise DataError(
+            f"a prompt must end with a user message, it ends with {value[-1].role!r}",
+            field=f"{attribute.name}[{len(value) - 1}].role",
+        )
+
+
+# --------------------------------------------------------------------------- messages
+@attrs.frozen
+class Message:
+    """One chat message.
+
+    Parameters
+    ----------
+    role : {"system", "user", "assistant"}
+        Who speaks.
+    content : str
+        What is said; must not be empty.
+    weight : {0, 1} or None
+        OpenAI's per-message training weight; only on assistant messages.
+    """
+
+    role: str = attrs.field()
+    content: str = attrs.field(validator=_nonempty_str)
+    weight: int | None = attrs.field(default=None)
+
+    @role.validator
+    def _check_role(self, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value not in ROLES:
+            raise DataError(
+                f"unknown role {value!r}; expected one of {', '.join(ROLES)}", field="role"
+            )
+
+    @weight.validator
+    def _check_weight(self, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value is None:
+            return
+        if isinstance(value, bool) or value not in (0, 1):
+            raise DataError(f"weight must be 0 or 1, got {value!r}", field="weight")
+        if self.role != "assistant":
+            raise DataError("weight is allowed on assistant messages only", field="weight")
+
+
+# --------------------------------------------------------------------------- examples
+def _freeze_incorrect(value: Mapping[str, str]) -> Mapping[str, str]:
+    if not isinstance(value, Mapping):
+        raise DataError(
+            f"expected a mapping of kind to response, got {type(value).__name__}",
+            field="incorrect",
+        )
+    return MappingProxyType({k: value[k] for k in sorted(value)})
+
+
+@attrs.frozen(kw_only=True)
+class PairedExample:
+    """One prompt with its correct response and incorrect variants.
+
+    Parameters
+    ----------
+    id : str
+        Unique, stable id (mixing sorts by it, so row order never shifts a mix).
+    domain : str
+        The domain, e.g. ``"finance"``.
+    prompt : tuple of Message
+        The conversation up to the answer; it ends with a user message. A plain
+        string is taken as one user message.
+    correct : str
+        The correct assistant response.
+    incorrect : mapping of str to str
+        Incorrect responses by kind; keys from :data:`INCORRECT_KINDS`, at least one.
+    skill : str, optional
+        A finer label within the domain (e.g. ``"compound_interest"``).
+    """
+
+    id: str = attrs.field(validator=_nonempty_str)
+    domain: str = attrs.field(validator=_nonempty_str)
+    prompt: tuple[Message, ...] = attrs.field(
+        converter=_to_messages, validator=[_nonempty_tuple, _prompt_ends_with_user]
+    )
+    correct: str = attrs.field(validator=_nonempty_str)
+    incorrect: Mapping[str, str] = attrs.field(converter=_freeze_incorrect, eq=True, hash=False)
+    skill: str | None = attrs.field(default=None, validator=_optional_nonempty_str)
+
+    @incorrect.validator
+    def _check_incorrect(self, attribute: attrs.Attribute[Any], value: Mapping[str, str]) -> None:
+        if not value:
+            raise DataError(
+                f"needs at least one incorrect variant ({', '.join(INCORRECT_KINDS)})",
+                field="incorrect",
+            )
+        for kind, text in value.items():
+            if kind not in INCORRECT_KINDS:
+                raise DataError(
+                    f"unknown incorrect kind {kind!r}; expected one of "
+                    f"{', '.join(INCORRECT_KINDS)}",
+                    field=f"incorrect.{kind}",
+                )
+            if not isinstance(text, str) or not text.strip():
+                raise DataError("must be a non-empty string", field=f"incorrect.{kind}")
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """Incorrect kinds this example carries."""
+        return tuple(self.incorrect)
+
+    def response(self, label: str) -> str:
+        """Return the response for ``label`` (``"correct"`` or an incorrect kind)."""
+        if label == "correct":
+            return self.correct
+        try:
+            return self.incorrect[label]
+        except KeyError:
+            raise DataError(
+                f"has no {label!r} response (has: {', '.join(self.kinds)})",
+                field=f"incorrect.{label}",
+                id=self.id,
+            ) from None
+
+    def to_example(self, label: str) -> Example:
+        """Return the training row that answers the prompt with ``label``'s response."""
+        reply = Message("assistant", self.response(label))
+        return Example(id=self.id, domain=self.domain, messages=(*self.prompt, reply), label=label)
+
+
+@attrs.frozen
+class Example:
+    """One training row: a full conversation ending in the assistant's answer.
+
+    Parameters
+    ----------
+    id : str
+        The id of the :class:`PairedExample` it came from.
+    domain : str
+        The domain.
+    messages : tuple of Message
+        The conversation, ending with an assistant message.
+    label : {"correct", "obvious", "subtle"}
+        Which response the row carries.
+    """
+
+    id: str = attrs.field(validator=_nonempty_str)
+    domain: str = attrs.field(validator=_nonempty_str)
+    messages: tuple[Message, ...] = attrs.field(converter=_to_messages, validator=_nonempty_tuple)
+    label: str = attrs.field()
+
+    @label.validator
+    def _check_label(self, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value not in LABELS:
+            raise DataError(
+                f"unknown label {value!r}; expected one of {', '.join(LABELS)}", field="label"
+            )
+
+    @messages.validator
+    def _check_ends_with_assistant(
+        self, attribute: attrs.Attribute[Any], value: tuple[Message, ...]
+    ) -> None:
+        if value and value[-1].role != "assistant":
+            raise DataError(
+                "a training row must end with an assistant message",
+                field=f"messages[{len(value) - 1}].role",
+            )
+
+
+@attrs.frozen(kw_only=True)
+class EvalItem:
+    """A held-out evaluation item.
+
+    Parameters
+    ----------
+    id, domain : str
+        Identity.
+    prompt : tuple of Message
+        What the model is asked (a string is one user message).
+    reference : str, optional
+        A reference answer.
+    incorrect : tuple of str
+        Known incorrect answers (for judges and checks).
+    rubric : str, optional
+        Grading instructions for a judge.
+    tests : str, optional
+        Python test code for coding items.
+    skill : str, optional
+        Finer label within the domain.
+    """
+
+    id: str = attrs.field(validator=_nonempty_str)
+    domain: str = attrs.field(validator=_nonempty_str)
+    prompt: tuple[Message, ...] = attrs.field(
+        converter=_to_messages, validator=[_nonempty_tuple, _prompt_ends_with_user]
+    )
+    reference: str | None = attrs.field(default=None, validator=_optional_nonempty_str)
+    incorrect: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    rubric: str | None = attrs.field(default=None, validator=_optional_nonempty_str)
+    tests: str | None = attrs.field(default=None, validator=_optional_nonempty_str)
+    skill: str | None = attrs.field(default=None, validator=_optional_nonempty_str)
+
+
+# --------------------------------------------------------------------------- mixtures
+def _to_corruption(value: str | Mapping[str, float]) -> Mapping[str, float]:
+    if isinstance(value, str):
+        value = {value: 1.0}
+    if not isinstance(value, Mapping) or not value:
+        raise ConfigError(
+            "corruption must be 'obvious', 'subtle' or a non-empty mapping of kind to share",
+            field="corruption",
+        )
+    return MappingProxyType({str(k): float(value[k]) for k in sorted(value)})
+
+
+@attrs.frozen(kw_only=True)
+class MixtureSpec:
+    """What a mixture should contain.
+
+    Parameters
+    ----------
+    fraction_correct : float
+        Share of correct rows, in [0, 1]. The mixture has exactly
+        ``round(size * fraction_correct)`` correct rows (Python's ``round``:
+        halves go to the even neighbour).
+    corruption : str or mapping of str to float
+        ``"obvious"``, ``"subtle"`` or shares of each kind among the incorrect
+        rows, e.g. ``{"obvious": 0.5, "subtle": 0.5}``; shares sum to 1.
+    size : int
+        Number of training rows.
+    seed : int
+        Seed of the selection, corruption and row order.
+    nested : bool
+        Whether incorrect sets are nested across fractions (see
+        :class:`~dataquality_thresholds.CorruptionMixer`).
+    """
+
+    fraction_correct: float = attrs.field(converter=float)
+    corruption: Mapping[str, float] = attrs.field(converter=_to_corruption, hash=False)
+    size: int = attrs.field()
+    seed: int = attrs.field(default=0)
+    nested: bool = attrs.field(default=True)
+
+    @fraction_correct.validator
+    def _check_fraction(self, attribute: attrs.Attribute[Any], value: float) -> None:
+        if not (0.0 <= value <= 1.0) or math.isnan(value):
+            raise ConfigError(
+                f"fraction_correct must be in [0, 1], got {value!r}", field="fraction_correct"
+            )
+
+    @corruption.validator
+    def _check_corruption(self, attribute: attrs.Attribute[Any], value: Mapping[str, float]) -> None:
+        for kind, share in value.items():
+            if kind not in INCORRECT_KINDS:
+                raise ConfigError(
+                    f"unknown corruption kind {kind!r}; expected one of "
+                    f"{', '.join(INCORRECT_KINDS)}",
+                    field="corruption",
+                )
+            if not (share > 0.0) or math.isinf(share):
+                raise ConfigError(
+                    f"share of {kind!r} must be > 0, got {share!r}", field="corruption"
+                )
+        total = sum(value.values())
+        if abs(total - 1.0) > 1e-9:
+            raise ConfigError(
+                f"corruption shares must sum to 1, they sum to {total!r}", field="corruption"
+            )
+
+    @size.validator
+    def _check_size(self, attribute: attrs.Attribute[Any], value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ConfigError(f"size must be a positive int, got {value!r}", field="size")
+
+    @seed.validator
+    def _check_seed(self, attribute: attrs.Attribute[Any], value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ConfigError(f"seed must be an int >= 0, got {value!r}", field="seed")
+
+    @property
+    def n_correct(self) -> int:
+        """Number of correct rows: ``round(size * fraction_correct)``."""
+        return round(self.size * self.fraction_correct)
+
+    @property
+    def n_incorrect(self) -> int:
+        """Number of incorrect rows."""
+        return self.size - self.n_correct
+
+    @property
+    def corruption_label(self) -> str:
+        """A short name of the corruption, e.g. ``"obvious"`` or ``"obvious=0.5+subtle=0.5"``."""
+        if len(self.corruption) == 1:
+            return next(iter(self.corruption))
+        return "+".join(f"{k}={v:g}" for k, v in self.corruption.items())
+
+    @classmethod
+    def grid(
+        cls,
+        *,
+        fractions: Sequence[float],
+        size: int,
+        corruption: str | Mapping[str, float] = "obvious",
+        seed: int = 0,
+        nested: bool = True,
+    ) -> tuple[MixtureSpec, ...]:
+        """Return one spec per fraction, sharing size, corruption and seed."""
+        return tuple(
+            cls(fraction_correct=f, corruption=corruption, size=size, seed=seed, nested=nested)
+            for f in fractions
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the spec as plain JSON-safe values."""
+        return {
+            "fraction_correct": self.fraction_correct,
+            "corruption": dict(self.corruption),
+            "size": int(self.size),
+            "seed": int(self.seed),
+            "nested": self.nested,
+        }
+
+
+class RowSource(Protocol):
+    """What a :class:`Mixture` needs from its pool: render rows and identify itself."""
+
+    @property
+    def fingerprint(self) -> str:
+        """Stable content hash of the pool."""
+        ...
+
+    def ids(self, indices: np.ndarray) -> list[str]:
+        """Ids of the rows at ``indices``."""
+        ...
+
+    def iter_rows(
+        self, indices: np.ndarray, labels: np.ndarray, *, batch_size: int = ...
+    ) -> Iterator[Example]:
+        """Build the training rows for ``indices`` answered with ``labels`` (codes into LABELS)."""
+        ...
+
+    def iter_jsonl(
+        self, indices: np.ndarray, labels: np.ndarray, *, batch_size: int = ...
+    ) -> Iterator[bytes]:
+        """Yield the OpenAI chat JSONL bytes of those rows, a batch at a time."""
+        ...
+
+
+def _readonly_int_array(dtype: str) -> Any:
+    def convert(value: Any) -> np.ndarray:
+        arr = np.array(value, dtype=dtype, copy=True)
+        arr.setflags(write=False)
+        return arr
+
+    return convert
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class Mixture:
+    """A training set with a known share of correct rows.
+
+    A mixture holds index arrays into its pool, not rows: it is cheap to make even
+    for a million-row pool, and rows are built only when written. Two mixtures are
+    the same training set when their :attr:`fingerprint` is equal.
+
+    Parameters
+    ----------
+    spec : MixtureSpec
+        What was asked for.
+    source : RowSource
+        The pool the rows come from (an :class:`~dataquality_thresholds.ExamplePool`).
+    rows : numpy.ndarray
+        Pool indices, in file order.
+    labels : numpy.ndarray
+        Label codes (indices into :data:`LABELS`), aligned with ``rows``.
+    library_version : str
+        Version of the library that made the mixture.
+    """
+
+    spec: MixtureSpec
+    source: RowSource = attrs.field(repr=False)
+    rows: np.ndarray = attrs.field(converter=_readonly_int_array("int64"), repr=False)
+    labels: np.ndarray = attrs.field(converter=_readonly_int_array("int8"), repr=False)
+    library_version: str = attrs.field(repr=False)
+    _cache: dict[str, Any] = attrs.field(factory=dict, init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.rows.shape != self.labels.shape or self.rows.ndim != 1:
+            raise ConfigError("rows and labels must be 1-d arrays of the same length")
+
+    def __len__(self) -> int:
+        return int(self.rows.shape[0])
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Number of rows per label."""
+        binc = np.bincount(self.labels, minlength=len(LABELS))
+        return {label: int(binc[i]) for i, label in enumerate(LABELS)}
+
+    @property
+    def examples(self) -> tuple[Example, ...]:
+        """All rows as :class:`Example` records (builds them; prefer :meth:`iter_examples`)."""
+        return tuple(self.iter_examples())
+
+    def iter_examples(self, *, batch_size: int = 10_000) -> Iterator[Example]:
+        """Yield the rows in file order, built a batch at a time."""
+        return self.source.iter_rows(self.rows, self.labels, batch_size=batch_size)
+
+    def iter_jsonl(self, *, batch_size: int = 10_000) -> Iterator[bytes]:
+        """Yield the OpenAI chat JSONL bytes, a batch of rows at a time."""
+        return self.source.iter_jsonl(self.rows, self.labels, batch_size=batch_size)
+
+    def incorrect_ids(self) -> dict[str, list[str]]:
+        """Ids of the incorrect rows, by kind, sorted."""
+        out: dict[str, list[str]] = {}
+        for code, label in enumerate(LABELS):
+            if code == 0:
+                continue
+            idx = self.rows[self.labels == code]
+            if idx.size:
+                out[label] = sorted(self.source.ids(idx))
+        return out
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the exact training bytes (what :meth:`to_jsonl` writes)."""
+        if "fingerprint" not in self._cache:
+            h = hashlib.sha256()
+            for chunk in self.iter_jsonl():
+                h.update(chunk)
+            self._cache["fingerprint"] = h.hexdigest()
+        fp: str = self._cache["fingerprint"]
+        return fp
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """What the mixture is: spec, counts, incorrect ids, hashes, library version.
+
+        JSON-safe; carries ``"schema": "mixture_manifest"`` and a schema version.
+        """
+        if "manifest" not in self._cache:
+            self._cache["manifest"] = {
+                "schema": "mixture_manifest",
+                "schema_version": 1,
+                "spec": self.spec.to_dict(),
+                "n_rows": len(self),
+                "counts": self.counts,
+                "incorrect_ids": self.incorrect_ids(),
+                "pool_fingerprint": self.source.fingerprint,
+                "fingerprint": self.fingerprint,
+                "library_version": self.library_version,
+            }
+        return dict(self._cache["manifest"])
+
+    def to_jsonl(self, path: str | Path) -> str:
+        """Write the OpenAI chat-format training file atomically; return its fingerprint.
+
+        The fingerprint is computed from the bytes as they are written.
+        """
+        from .io import write_jsonl_chunks
+
+        digest = write_jsonl_chunks(self.iter_jsonl(), path)
+        self._cache.setdefault("fingerprint", digest)
+        return digest
