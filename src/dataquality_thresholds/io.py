@@ -28,7 +28,7 @@ import attrs
 
 from ._util.atomic import atomic_write
 from .errors import DataError, SchemaVersionError
-from .records import INCORRECT_KINDS, ROLES, Example, Message, PairedExample
+from .records import INCORRECT_KINDS, ROLES, Example, Message, Mixture, PairedExample
 from .tokens import Tokenizer, count_chat_tokens, get_tokenizer
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "write_chat_jsonl",
     "write_jsonl_chunks",
     "write_manifest",
+    "write_mixtures",
     "write_paired_jsonl",
 ]
 
@@ -559,3 +560,44 @@ def read_manifest(path: str | Path, *, schema: str = "mixture_manifest") -> dict
         raise DataError(f"expected schema {schema!r}, got {got!r}", path=p, field="schema")
     _check_version(obj, MANIFEST_SCHEMA_VERSION, where={"path": p})
     return obj
+
+
+# --------------------------------------------------------------------------- mixtures
+def mixture_basename(mixture: Mixture) -> str:
+    """File stem for a mixture: ``<corruption>-f<fraction>-n<size>-s<seed>``."""
+    spec = mixture.spec
+    return f"{spec.corruption_label}-f{spec.fraction_correct:.4f}-n{spec.size}-s{spec.seed}"
+
+
+def write_mixtures(mixtures: Sequence[Mixture], directory: str | Path) -> list[tuple[Path, Path]]:
+    """Write each mixture's training file and manifest into ``directory``.
+
+    Files are named by :func:`mixture_basename` (``.jsonl`` and
+    ``.manifest.json``). Everything is written into a temporary folder first and
+    moved into place only when every file is complete, so an error leaves no
+    partial set behind.
+
+    Returns
+    -------
+    list of (Path, Path)
+        The training file and manifest of each mixture, in input order.
+    """
+    import shutil
+    import tempfile
+
+    names = [mixture_basename(m) for m in mixtures]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise DataError(f"two mixtures would both be written as {dup!r}", path=directory, field="mixtures")
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    out: list[tuple[Path, Path]] = []
+    with tempfile.TemporaryDirectory(dir=target, prefix=".incoming-") as tmp:
+        for m, name in zip(mixtures, names):
+            m.to_jsonl(Path(tmp) / f"{name}.jsonl")
+            write_manifest({**m.manifest, "file": f"{name}.jsonl"}, Path(tmp) / f"{name}.manifest.json")
+        for name in names:
+            for suffix in (".jsonl", ".manifest.json"):
+                shutil.move(str(Path(tmp) / f"{name}{suffix}"), str(target / f"{name}{suffix}"))
+            out.append((target / f"{name}.jsonl", target / f"{name}.manifest.json"))
+    return out
