@@ -1,0 +1,1 @@
+"""Private implementation of :class:`~dataquality_thresholds.testing.FakeOpenAIServer`."""
