@@ -159,3 +159,24 @@ def test_sample_pools_mix():
     m = CorruptionMixer(pool, 100, seed=0).mix(0.5, {"obvious": 0.5, "subtle": 0.5})
     assert m.counts == {"correct": 50, "obvious": 25, "subtle": 25}
     assert {ex.domain for ex in m.iter_examples()} == {"coding", "finance", "health", "legal"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    texts=st.lists(st.text(min_size=1, max_size=40).filter(lambda t: t.strip()), min_size=6, max_size=6),
+    system=st.booleans(),
+)
+def test_fast_jsonl_path_equals_canonical_encoder(texts, system):
+    from dataquality_thresholds.io import chat_row_bytes
+
+    prompt = [{"role": "system", "content": texts[0]}] if system else []
+    exs = [
+        PairedExample(id=f"k{i}", domain="d", prompt=[*prompt, {"role": "user", "content": texts[1] + str(i)}],
+                      correct=texts[2], incorrect={"obvious": texts[3], "subtle": texts[4]})
+        for i in range(4)
+    ]
+    m = CorruptionMixer(ExamplePool(exs), 4, seed=0).mix(0.5, {"obvious": 0.5, "subtle": 0.5})
+    expected = b"".join(chat_row_bytes(ex.messages) for ex in m.iter_examples())
+    assert b"".join(m.iter_jsonl()) == expected
+    for line in expected.split(b"\n")[:-1]:  # not splitlines(): U+0085 and U+2028 are not row breaks
+        json.loads(line)

@@ -564,9 +564,14 @@ def read_manifest(path: str | Path, *, schema: str = "mixture_manifest") -> dict
 
 # --------------------------------------------------------------------------- mixtures
 def mixture_basename(mixture: Mixture) -> str:
-    """File stem for a mixture: ``<corruption>-f<fraction>-n<size>-s<seed>``."""
+    """File stem for a mixture: ``<corruption>-f<fraction>-n<size>-s<seed>``.
+
+    ``<corruption>`` is the kind (``obvious``) or kinds with shares
+    (``obvious0.5_subtle0.5``).
+    """
     spec = mixture.spec
-    return f"{spec.corruption_label}-f{spec.fraction_correct:.4f}-n{spec.size}-s{spec.seed}"
+    kinds = "_".join(k if len(spec.corruption) == 1 else f"{k}{v:g}" for k, v in spec.corruption.items())
+    return f"{kinds}-f{spec.fraction_correct:.4f}-n{spec.size}-s{spec.seed}"
 
 
 def write_mixtures(mixtures: Sequence[Mixture], directory: str | Path) -> list[tuple[Path, Path]]:

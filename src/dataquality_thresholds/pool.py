@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from json.encoder import encode_basestring as _quote  # C-accelerated, as json.dumps(ensure_ascii=False)
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import ConfigError, DataError
-from .io import chat_row_bytes, paired_to_obj, read_paired_jsonl, write_paired_jsonl
+from .io import paired_to_obj, read_paired_jsonl, write_paired_jsonl
 from .records import INCORRECT_KINDS, LABELS, ROLES, Example, Message, PairedExample
 
 if TYPE_CHECKING:
@@ -382,7 +383,7 @@ class ExamplePool:
         return out
 
     def _iter_batches(
-        self, indices: np.ndarray, labels: np.ndarray, batch_size: int
+        self, indices: np.ndarray, labels: np.ndarray, batch_size: int, *, prompts: bool = True
     ) -> Iterator[tuple[pa.Table, list[Any], list[Any], np.ndarray]]:
         """Yield (batch table, prompts, responses, label codes); a missing response is a DataError."""
         lab = np.asarray(labels, dtype=np.int8)
@@ -395,14 +396,36 @@ class ExamplePool:
                 raise DataError(
                     f"has no {label!r} response", field=f"incorrect.{label}", id=str(sub.column("id")[j].as_py())
                 )
-            yield sub, sub.column("messages").to_pylist(), responses, part
+            yield sub, sub.column("messages").to_pylist() if prompts else [], responses, part
 
     def iter_jsonl(self, indices: np.ndarray, labels: np.ndarray, *, batch_size: int = 10_000) -> Iterator[bytes]:
-        """Yield OpenAI chat JSONL bytes for rows ``indices`` answered per ``labels``, a batch per chunk."""
-        for _, prompts, responses, _ in self._iter_batches(indices, labels, batch_size):
-            yield b"".join(
-                chat_row_bytes([*p, {"role": "assistant", "content": r}]) for p, r in zip(prompts, responses)
-            )
+        """Yield OpenAI chat JSONL bytes for rows ``indices`` answered per ``labels``, a batch per chunk.
+
+        The bytes equal :func:`~dataquality_thresholds.io.chat_row_bytes` of each
+        row; this path encodes the Arrow columns directly, without building a
+        dict per message, which makes writing a million-row mixture about twice
+        as fast.
+        """
+        role_json = {r: _quote(r) for r in ROLES}
+        for sub, _, responses, _ in self._iter_batches(indices, labels, batch_size, prompts=False):
+            msgs = sub.column("messages").combine_chunks()
+            offsets = np.asarray(msgs.offsets.to_numpy(), dtype=np.int64)
+            flat = msgs.values
+            roles = flat.field("role").to_pylist()
+            contents = flat.field("content").to_pylist()
+            encoded = [
+                '{"content":' + _quote(c) + ',"role":' + role_json[r] + "}" for c, r in zip(contents, roles)
+            ]
+            lines = []
+            for j, resp in enumerate(responses):
+                lines.append(
+                    '{"messages":['
+                    + ",".join(encoded[offsets[j] : offsets[j + 1]])
+                    + ',{"content":'
+                    + _quote(resp)
+                    + ',"role":"assistant"}]}\n'
+                )
+            yield "".join(lines).encode("utf-8")
 
     def iter_rows(self, indices: np.ndarray, labels: np.ndarray, *, batch_size: int = 10_000) -> Iterator[Example]:
         """Yield :class:`Example` rows for ``indices`` answered per ``labels``."""
