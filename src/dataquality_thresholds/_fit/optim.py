@@ -58,11 +58,15 @@ def minimize_newton(
     *,
     max_iter: int = 200,
     tol: float = 1e-13,
+    hess_grad: Grad | None = None,
+    hess: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> NewtonResult:
     """Minimise ``f`` by Levenberg-damped Newton steps clipped to a box.
 
     Converges when the decrease predicted by the Newton step (the Newton
-    decrement) falls below ``tol * (1 + |f|)``.
+    decrement) falls below ``tol * (1 + |f|)``. ``hess_grad``, when given, is the
+    gradient whose derivative serves as the Hessian (e.g. the unpenalised part);
+    ``hess``, when given, returns the Hessian (or an approximation) directly.
     """
     x = np.clip(np.asarray(x0, dtype=float), lower, upper)
     fx = f(x)
@@ -71,12 +75,32 @@ def minimize_newton(
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007 - it is reported
         g = grad(x)
-        H = num_hess(grad, x)
-        scale = np.maximum(np.abs(np.diag(H)), 1e-12)
+        if hess is not None:
+            H = hess(x)
+        elif hess_grad is None:  # forward differences of the gradient already in hand
+            h = _steps(x, 1e-7)
+            H = np.empty((x.size, x.size))
+            for i in range(x.size):
+                e = np.zeros_like(x)
+                e[i] = h[i] if x[i] + h[i] <= upper[i] else -h[i]
+                H[:, i] = (grad(x + e) - g) / e[i]
+            H = 0.5 * (H + H.T)
+        else:
+            H = num_hess(hess_grad, x)
+        # active set: parameters held at a bound by a gradient pointing outwards
+        span0 = np.where(np.isfinite(upper - lower), upper - lower, 1.0)
+        held = ((x - lower <= 1e-12 * span0) & (g > 0)) | ((upper - x <= 1e-12 * span0) & (g < 0))
+        act = ~held
+        if not np.any(act):
+            converged = True
+            break
+        Ha, ga = H[np.ix_(act, act)], g[act]
+        scale = np.maximum(np.abs(np.diag(Ha)), 1e-12)
         accepted = False
         for _ in range(40):
             try:
-                step = np.linalg.solve(H + lam * np.diag(scale), -g)
+                step = np.zeros_like(x)
+                step[act] = np.linalg.solve(Ha + lam * np.diag(scale), -ga)
             except np.linalg.LinAlgError:
                 lam = max(lam * 10, 1e-8)
                 continue

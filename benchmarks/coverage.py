@@ -1,0 +1,228 @@
+"""Simulation study of ThresholdFitter: bias, RMSE, coverage, width, speed.
+
+Usage::
+
+    python benchmarks/coverage.py            # full grid, 1000 replications per cell
+    python benchmarks/coverage.py --quick    # 100 replications, a few minutes
+    python benchmarks/coverage.py --reps 300 --workers 2
+
+Design (see docs/fitting.md): fractions {0.1, 0.25, 0.5, 0.75, 0.9, 1.0}; seeds
+(runs) per ratio in {2, 3, 5}; items per run in {100, 500}; a run-level random
+effect on the logit scale with SD tau in {0, 0.3, 0.6}; true curves logistic,
+hinge and a misspecified asymmetric (Gompertz) one; the true recovery threshold
+(q = 0.9, floor at x = 0.1, reference x = 1.0, computed on the population-averaged
+curve) on a design point (0.5), between points (0.6) and near 1.0 (0.95). A flat
+truth measures the type-I error of the "threshold exists" test. Everything is
+seeded; the figures are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import sys
+import time
+import warnings
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import brentq
+from scipy.special import expit, logit
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from dataquality_thresholds.errors import (  # noqa: E402
+    DataQualityThresholdsError,
+    ThresholdWarning,
+)
+from dataquality_thresholds.fitting import ThresholdFitter  # noqa: E402
+
+FRACTIONS = np.array([0.1, 0.25, 0.5, 0.75, 0.9, 1.0])
+FLOOR, TOP, Q, SLOPE = 0.35, 0.85, 0.9, 10.0
+GH_X, GH_W = np.polynomial.hermite_e.hermegauss(40)
+GH_W = GH_W / GH_W.sum()
+
+
+def conditional_curve(shape: str, par: float):
+    """The run-median curve (before the random effect) as a function of x."""
+    if shape == "logistic":
+        return lambda x: FLOOR + (TOP - FLOOR) * expit(SLOPE * (np.asarray(x) - par))
+    if shape == "gompertz":
+        return lambda x: FLOOR + (TOP - FLOOR) * (1 - np.exp(-np.exp(SLOPE * (np.asarray(x) - par))))
+    if shape == "hinge":
+        a = (TOP - FLOOR) / (par - 0.1)
+        return lambda x: TOP + a * np.minimum(np.asarray(x) - par, 0.0)
+    if shape == "flat":
+        return lambda x: np.full(np.shape(x), 0.6)
+    raise ValueError(shape)
+
+
+def marginal(mu, tau: float):
+    def m(x):
+        lp = logit(np.clip(mu(x), 1e-12, 1 - 1e-12))
+        return np.sum(GH_W * expit(np.asarray(lp)[..., None] + tau * GH_X), axis=-1)
+    return m
+
+
+def recovery(curve) -> float:
+    grid = np.linspace(0.1, 1.0, 90001)
+    v = curve(grid)
+    target = v[0] + Q * (v[-1] - v[0])
+    i = int(np.flatnonzero(v >= target)[0])
+    if i == 0:
+        return 0.1
+    return float(np.interp(target, [v[i - 1], v[i]], [grid[i - 1], grid[i]]))
+
+
+def shape_parameter(shape: str, target: float) -> float:
+    if shape == "hinge":
+        return (target - 0.1 * (1 - Q)) / Q
+    return brentq(lambda p: recovery(conditional_curve(shape, p)) - target, -1.0, 2.0,
+                  xtol=1e-10)
+
+
+def simulate(mu, tau, seeds, items, rng):
+    x = np.repeat(FRACTIONS, seeds)
+    lp = logit(mu(x)) + tau * rng.standard_normal(x.size)
+    k = rng.binomial(items, expit(lp))
+    return x, k, np.full(x.size, items)
+
+
+def run_cell(task):
+    cell, reps, seed, options = task
+    shape, target, seeds, items, tau = cell
+    rng = np.random.default_rng(seed)
+    par = shape_parameter(shape, target) if shape != "flat" else 0.0
+    mu = conditional_curve(shape, par)
+    truth = recovery(marginal(mu, tau)) if shape != "flat" else float("nan")
+    flat = shape == "flat"
+    fitter = ThresholdFitter(test=flat, n_test=199, **options)
+    est, lo, hi, conv, pvals = [], [], [], [], []
+    for _ in range(reps):
+        x, k, n = simulate(mu, tau, seeds, items, rng)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ThresholdWarning)
+            try:
+                fit = fitter.fit(x, k, n=n)
+            except DataQualityThresholdsError:
+                est.append(np.nan), lo.append(np.nan), hi.append(np.nan)
+                conv.append(False), pvals.append(np.nan)
+                continue
+        est.append(fit.threshold)
+        lo.append(fit.ci[0])
+        hi.append(fit.ci[1])
+        conv.append(fit.converged and not any(
+            issubclass(w.category, ThresholdWarning) for w in caught))
+        pvals.append(fit.exists_pvalue if fit.exists_pvalue is not None else np.nan)
+    return cell, truth, np.array(est), np.array(lo), np.array(hi), np.array(conv), np.array(pvals)
+
+
+def summarise(truth, est, lo, hi, conv):
+    ok = np.isfinite(est)
+    err = est[ok] - truth
+    cover = (lo[ok] <= truth) & (truth <= hi[ok])
+    return dict(bias=float(np.mean(err)), rmse=float(np.sqrt(np.mean(err**2))),
+                cover=float(np.mean(cover)), width=float(np.median(hi[ok] - lo[ok])),
+                nonconv=float(1 - np.mean(conv)), failed=int((~ok).sum()))
+
+
+def speed():
+    rng = np.random.default_rng(7)
+    x = np.repeat(np.linspace(0.1, 1.0, 9), 5)  # 45 runs
+    mu = FLOOR + (TOP - FLOOR) * expit(10 * (x - 0.45))
+    p = expit(logit(mu) + 0.3 * rng.standard_normal(x.size))
+    items = rng.binomial(1, np.repeat(p, 200)).astype(float)
+    xi, gi = np.repeat(x, 200), np.repeat(np.arange(x.size), 200)
+    fitter = ThresholdFitter(seed=3)
+    fitter.fit(xi, items, groups=gi)  # warm-up (imports)
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        fitter.fit(xi, items, groups=gi)
+        times.append(time.perf_counter() - t0)
+    boot = ThresholdFitter(interval="bootstrap", n_boot=2000, seed=3, test=False)
+    btimes = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        fit = boot.fit(xi, items, groups=gi)
+        btimes.append(time.perf_counter() - t0)
+    print(f"speed: one fit with intervals + threshold-exists test (45 runs x 200 items, "
+          f"9000 rows): median {np.median(times):.3f} s")
+    print(f"speed: parametric bootstrap, 2000 resamples refitted (same data): median "
+          f"{np.median(btimes):.3f} s ({fit.boot_failed} resamples dropped)")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="100 replications per cell")
+    ap.add_argument("--reps", type=int, default=None)
+    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--seed", type=int, default=20260101)
+    ap.add_argument("--shapes", default="logistic,hinge,gompertz")
+    ap.add_argument("--interval", default=None, help="override the default interval method")
+    ap.add_argument("--method", default="logistic")
+    ap.add_argument("--no-speed", action="store_true")
+    args = ap.parse_args(argv)
+    reps = args.reps or (100 if args.quick else 1000)
+    options = {"method": args.method}
+    if args.interval:
+        options["interval"] = args.interval
+    shapes = args.shapes.split(",")
+    cells = list(product(shapes, (0.5, 0.6, 0.95), (2, 3, 5), (100, 500), (0.0, 0.3, 0.6)))
+    cells += list(product(["flat"], (0.0,), (2, 3, 5), (100, 500), (0.0, 0.3, 0.6)))
+    seeds = np.random.SeedSequence(args.seed).spawn(len(cells))
+    chunk = max(1, reps // 4)
+    tasks = []
+    for cell, ss in zip(cells, seeds):
+        subs = ss.spawn((reps + chunk - 1) // chunk)
+        for j, s in enumerate(subs):
+            n = min(chunk, reps - j * chunk)
+            tasks.append((cell, n, s, options))
+    t0 = time.perf_counter()
+    print(f"coverage study: {len(cells)} cells x {reps} replications, {args.workers} workers, "
+          f"fitter options {options} (defaults otherwise)", flush=True)
+    merged: dict = {}
+    with mp.get_context("spawn").Pool(args.workers) as pool:
+        for cell, truth, est, lo, hi, conv, pv in pool.imap_unordered(run_cell, tasks):
+            m = merged.setdefault(cell, [truth, [], [], [], [], []])
+            for lst, arr in zip(m[1:], (est, lo, hi, conv, pv)):
+                lst.append(arr)
+    elapsed = time.perf_counter() - t0
+    print(f"{'truth':9s} {'T':>5s} {'seeds':>5s} {'items':>5s} {'tau':>4s} {'T_true':>7s} "
+          f"{'bias':>8s} {'rmse':>7s} {'cover':>6s} {'width':>6s} {'nonconv':>7s}")
+    worst = {}
+    for cell in cells:
+        if cell[0] == "flat":
+            continue
+        truth, *parts = merged[cell]
+        est, lo, hi, conv, _ = (np.concatenate(p) for p in parts)
+        s = summarise(truth, est, lo, hi, conv)
+        flag = "" if (cell[4] == 0 or (0.93 <= s["cover"] <= 0.97 and abs(s["bias"]) < 0.01)) \
+            else "  <- misses target"
+        print(f"{cell[0]:9s} {cell[1]:5.2f} {cell[2]:5d} {cell[3]:5d} {cell[4]:4.1f} {truth:7.4f} "
+              f"{s['bias']:+8.4f} {s['rmse']:7.4f} {s['cover']:6.3f} {s['width']:6.3f} "
+              f"{s['nonconv']:7.3f}{flag}")
+        key = cell[0]
+        worst.setdefault(key, []).append((s["cover"], abs(s["bias"]), cell[4]))
+    print("\ntype-I error of 'threshold exists' (flat truth, alpha = 0.05, 199 bootstrap draws):")
+    for cell in cells:
+        if cell[0] != "flat":
+            continue
+        pv = np.concatenate(merged[cell][5])
+        pv = pv[np.isfinite(pv)]
+        print(f"  seeds {cell[2]} items {cell[3]:3d} tau {cell[4]:.1f}: "
+              f"{np.mean(pv < 0.05):.3f} (n = {pv.size})")
+    print("\nsummary over tau > 0 cells (coverage min / max, max |bias|):")
+    for key, vals in worst.items():
+        pos = [v for v in vals if v[2] > 0]
+        print(f"  {key:9s} coverage {min(v[0] for v in pos):.3f} - {max(v[0] for v in pos):.3f}, "
+              f"max |bias| {max(v[1] for v in pos):.4f}")
+    print(f"\nsimulation wall time {elapsed:.0f} s")
+    if not args.no_speed:
+        speed()
+
+
+if __name__ == "__main__":
+    main()

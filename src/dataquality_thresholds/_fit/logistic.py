@@ -1,0 +1,531 @@
+"""Four-parameter logistic fits: binomial (quasi) likelihood or least squares."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+from scipy.special import expit, gammaln, logit, xlogy
+from scipy.stats import norm
+
+from .data import RunData
+from .optim import minimize_newton, num_grad, num_hess
+
+__all__ = ["LogisticFit", "ThresholdSpec", "bootstrap", "fieller", "fit_logistic", "thr_u"]
+
+NAMES = ("b", "c", "d", "e")
+_EPS = 1e-10
+
+
+class ThresholdSpec(NamedTuple):
+    """What threshold to compute, on the working (u) scale."""
+
+    kind: str  # "recovery" | "midpoint"
+    q: float
+    u_lo: float
+    u_ref: float
+    floor: str  # "range" | "asymptote"
+    ceiling: str  # "value" | "asymptote"
+
+
+class LogisticFit(NamedTuple):
+    """Internal result of :func:`fit_logistic` (working scale, ``m = e`` or ``log e``)."""
+
+    theta: np.ndarray  # full (b, c, d, m)
+    free: np.ndarray  # indices of estimated parameters
+    cov: np.ndarray  # covariance of theta[free], dispersion included
+    dispersion: float
+    df_resid: int
+    q_df: float  # degrees of freedom for quantiles (inf: normal)
+    loglik: float
+    k_ic: int
+    fitted: np.ndarray
+    converged: bool
+    at_bound: bool
+    separation: bool
+
+
+def _mu_jac(theta: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Curve and Jacobian for parameters ``theta[..., 4]`` at ``u``; shapes (..., G), (..., G, 4)."""
+    b, c, d, m = (theta[..., i, None] for i in range(4))
+    fin = np.isfinite(u)
+    du = np.where(fin, u, 0.0) - m
+    with np.errstate(invalid="ignore", over="ignore"):
+        s = np.where(fin, expit(b * du), 0.0)
+    ds = s * (1.0 - s)
+    mu = c + (d - c) * s
+    J = np.stack([np.where(fin, (d - c) * ds * du, 0.0), 1.0 - s, s, -(d - c) * ds * b], axis=-1)
+    return mu, J
+
+
+def _mu_hess(theta: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Second derivatives of the curve, shape (G, 4, 4), for one parameter vector."""
+    b, c, d, m = theta
+    fin = np.isfinite(u)
+    du = np.where(fin, u, 0.0) - m
+    with np.errstate(invalid="ignore", over="ignore"):
+        s = np.where(fin, expit(b * du), 0.0)
+    du = np.where(fin, du, 0.0)
+    ds = s * (1 - s)
+    s2 = ds * (1 - 2 * s)
+    H = np.zeros((u.size, 4, 4))
+    H[:, 0, 0] = (d - c) * s2 * du * du
+    H[:, 0, 1] = H[:, 1, 0] = -ds * du
+    H[:, 0, 2] = H[:, 2, 0] = ds * du
+    H[:, 0, 3] = H[:, 3, 0] = -(d - c) * (b * s2 * du + ds)
+    H[:, 1, 3] = H[:, 3, 1] = b * ds
+    H[:, 2, 3] = H[:, 3, 2] = -b * ds
+    H[:, 3, 3] = (d - c) * b * b * s2
+    return H
+
+
+def _binom_terms(mu: np.ndarray, k: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    v = mu * (1.0 - mu)
+    resid = np.divide(k - n * mu, v, out=np.zeros(np.broadcast(mu, k).shape), where=v > 0)
+    return v, resid
+
+
+class _Objective:
+    def __init__(
+        self, data: RunData, u: np.ndarray, theta0: np.ndarray, free: np.ndarray, firth: bool
+    ) -> None:
+        self.data, self.u, self.theta0, self.free, self.firth = data, u, theta0, free, firth
+
+    def full(self, p: np.ndarray) -> np.ndarray:
+        t = self.theta0.copy()
+        t[self.free] = p
+        return t
+
+    def f(self, p: np.ndarray) -> float:
+        d = self.data
+        mu, J = _mu_jac(self.full(p), self.u)
+        if d.family == "gaussian":
+            return float(0.5 * np.sum(d.w * (d.y - mu) ** 2))
+        assert d.k is not None and d.n is not None
+        if np.any((mu < 0) | (mu > 1)):
+            return float("inf")
+        val = -np.sum(d.w * (xlogy(d.k, mu) + xlogy(d.n - d.k, 1.0 - mu)))
+        if not np.isfinite(val):
+            return float("inf")
+        if self.firth:
+            pen = self.penalty(mu, J)
+            if not np.isfinite(pen):
+                return float("inf")
+            val += pen
+        return float(val)
+
+    def penalty(self, mu: np.ndarray, J: np.ndarray) -> float:
+        """Firth (Jeffreys-prior) penalty ``-0.5 log det I(theta)``, expected information."""
+        d = self.data
+        assert d.n is not None
+        v = mu * (1 - mu)
+        W = np.divide(d.w * d.n, v, out=np.zeros_like(v), where=v > 0)
+        Jf = J[:, self.free]
+        sign, logdet = np.linalg.slogdet(Jf.T @ (W[:, None] * Jf))
+        return float(-0.5 * logdet) if sign > 0 else float("inf")
+
+    def pen_grad(self, p: np.ndarray) -> np.ndarray:
+        """Analytic gradient of the Firth penalty in the free parameters."""
+        d = self.data
+        assert d.n is not None and d.k is not None
+        theta = self.full(p)
+        mu, J = _mu_jac(theta, self.u)
+        f = self.free
+        Jf = J[:, f]
+        Hm = _mu_hess(theta, self.u)[:, f][:, :, f]  # (G, p, p)
+        v = mu * (1 - mu)
+        ok = v > 0
+        W = np.divide(d.w * d.n, v, out=np.zeros_like(v), where=ok)
+        dW = np.divide(-d.w * d.n * (1 - 2 * mu), v * v, out=np.zeros_like(v), where=ok)
+        try:
+            Iinv = np.linalg.inv(Jf.T @ (W[:, None] * Jf))
+        except np.linalg.LinAlgError:
+            return np.full(f.size, np.nan)
+        A = Jf @ Iinv  # (G, p): J_i I^-1
+        q = np.einsum("gi,gi->g", A, Jf)
+        # d/dk: -sum_i W_i (J_i I^-1 dJ_i/dk) - 0.5 sum_i dW_i/dmu J_ik q_i
+        first = np.einsum("g,gj,gjk->k", W, A, Hm)
+        second = 0.5 * np.einsum("g,gk,g->k", dW, Jf, q)
+        return np.asarray(-first - second)
+
+    def hess_plain(self, p: np.ndarray) -> np.ndarray:
+        """Analytic Hessian of the unpenalised objective (observed information)."""
+        d = self.data
+        theta = self.full(p)
+        mu, J = _mu_jac(theta, self.u)
+        f = self.free
+        Jf = J[:, f]
+        Hm = _mu_hess(theta, self.u)[:, f][:, :, f]
+        if d.family == "gaussian":
+            return np.asarray(
+                Jf.T @ (d.w[:, None] * Jf) - np.einsum("g,gjk->jk", d.w * (d.y - mu), Hm)
+            )
+        assert d.n is not None and d.k is not None
+        _, r = _binom_terms(mu, d.k, d.n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            curv = np.where(d.k > 0, d.k / mu**2, 0.0) + np.where(
+                d.n - d.k > 0, (d.n - d.k) / (1 - mu) ** 2, 0.0
+            )
+        curv = np.where(np.isfinite(curv), curv, 0.0)
+        return np.asarray(Jf.T @ ((d.w * curv)[:, None] * Jf) - np.einsum("g,gjk->jk", d.w * r, Hm))
+
+    def pen_at(self, p: np.ndarray) -> float:
+        mu, J = _mu_jac(self.full(p), self.u)
+        if np.any((mu <= 0) | (mu >= 1)):
+            return float("inf")
+        return self.penalty(mu, J)
+
+    def grad(self, p: np.ndarray) -> np.ndarray:
+        if self.firth:
+            return self.grad_plain(p) + self.pen_grad(p)
+        return self.grad_plain(p)
+
+    def grad_plain(self, p: np.ndarray) -> np.ndarray:
+        d = self.data
+        mu, J = _mu_jac(self.full(p), self.u)
+        if d.family == "gaussian":
+            return -(J[:, self.free].T @ (d.w * (d.y - mu)))
+        assert d.k is not None and d.n is not None
+        _, r = _binom_terms(mu, d.k, d.n)
+        return -(J[:, self.free].T @ (d.w * r))
+
+
+def _start(data: RunData, u: np.ndarray, theta0: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """Best point of a (b, m) grid with c, d solved by weighted least squares."""
+    ufin = u[np.isfinite(u)]
+    lo, hi = float(ufin.min()), float(ufin.max())
+    rng = hi - lo
+    bs = np.geomspace(0.5, 120.0, 14) / rng
+    ms = np.linspace(lo - 0.3 * rng, hi + 0.3 * rng, 31)
+    B, M = (a.ravel() for a in np.meshgrid(bs, ms))
+    P = B.size
+    theta = np.tile(theta0, (P, 1))
+    theta[:, 0], theta[:, 3] = B, M
+    fin = np.isfinite(u)
+    with np.errstate(invalid="ignore", over="ignore"):
+        s = np.where(fin, expit(B[:, None] * (np.where(fin, u, 0.0) - M[:, None])), 0.0)
+    wls = data.w * (data.n if data.n is not None else 1.0)
+    cols = [1.0 - s, s]
+    lin = [i for i in (1, 2) if i in free]
+    target = np.broadcast_to(data.y, s.shape).copy()
+    for i in (1, 2):
+        if i not in free:
+            target -= theta0[i] * cols[i - 1]
+    if lin:
+        X = np.stack([cols[i - 1] for i in lin], axis=-1)  # (P, G, L)
+        XtX = np.einsum("pgi,g,pgj->pij", X, wls, X) + 1e-12 * np.eye(len(lin))
+        Xty = np.einsum("pgi,g,pg->pi", X, wls, target)
+        coef = np.linalg.solve(XtX, Xty[..., None])[..., 0]
+        for j, i in enumerate(lin):
+            theta[:, i] = coef[:, j]
+    if data.family == "binomial" and lin:
+        theta[:, lin] = np.clip(theta[:, lin], 1e-3, 1 - 1e-3)
+    mu = theta[:, 1, None] + (theta[:, 2, None] - theta[:, 1, None]) * s
+    if data.family == "gaussian":
+        obj = np.sum(data.w * (data.y - mu) ** 2, axis=1)
+    else:
+        assert data.k is not None and data.n is not None
+        mu = np.clip(mu, 1e-9, 1 - 1e-9)
+        obj = -np.sum(data.w * (xlogy(data.k, mu) + xlogy(data.n - data.k, 1 - mu)), axis=1)
+    return theta[int(np.nanargmin(obj))]
+
+
+def _bounds(data: RunData, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ufin = u[np.isfinite(u)]
+    lo, hi = float(ufin.min()), float(ufin.max())
+    rng = hi - lo
+    if data.family == "binomial":
+        cd_lo, cd_hi = _EPS, 1 - _EPS
+    else:
+        cd_lo, cd_hi = -np.inf, np.inf
+    lower = np.array([1e-6 / rng, cd_lo, cd_lo, lo - 5 * rng])
+    upper = np.array([400.0 / rng, cd_hi, cd_hi, hi + 5 * rng])
+    return lower, upper
+
+
+def separated(data: RunData) -> bool:
+    """Whether all outcomes at some tested x are 0, or all are 1 (binomial only)."""
+    if data.family != "binomial" or data.k is None or data.n is None:
+        return False
+    xs, inv = np.unique(data.x, return_inverse=True)
+    k = np.bincount(inv, weights=data.k)
+    n = np.bincount(inv, weights=data.n)
+    return bool(np.any((k == 0) | (k == n)))
+
+
+def fit_logistic(
+    data: RunData,
+    *,
+    log_x: bool,
+    fixed: dict[str, float],
+    dispersion: str,
+    penalty: str = "none",
+) -> LogisticFit:
+    """Fit the four-parameter logistic (some of ``c``, ``d`` possibly fixed)."""
+    u = np.log(np.where(data.x > 0, data.x, 1.0)) if log_x else data.x.copy()
+    if log_x:
+        u[data.x == 0] = -np.inf
+    theta0 = np.array([1.0, fixed.get("c", 0.0), fixed.get("d", 1.0), 0.0])
+    free = np.array([0] + [i for i, nm in ((1, "c"), (2, "d")) if nm not in fixed] + [3])
+    start = _start(data, u, theta0, free)
+    lower, upper = _bounds(data, u)
+    firth_first = data.family == "binomial" and penalty == "firth"
+    obj = _Objective(data, u, start, free, firth=firth_first)
+    res = minimize_newton(
+        obj.f,
+        obj.grad,
+        start[free],
+        lower[free],
+        upper[free],
+        hess=None if firth_first else obj.hess_plain,
+    )
+    if firth_first:
+        penalty = "done"
+    # Separation: the MLE runs to the edge (a floor/top at 0 or 1, or a step) while
+    # some tested x has only 0s or only 1s. Refit with the Firth (Jeffreys) penalty.
+    sep = bool(res.at_bound and separated(data)) and penalty != "done"
+    if data.family == "binomial" and sep:
+        obj = _Objective(data, u, obj.full(res.x), free, firth=True)
+        x0 = res.x
+        if sep:
+            span = upper[free] - lower[free]
+            x0 = np.clip(res.x, lower[free] + 1e-3 * span, upper[free] - 1e-3 * span)
+        res = minimize_newton(obj.f, obj.grad, x0, lower[free], upper[free])
+    theta = obj.full(res.x)
+    mu, _ = _mu_jac(theta, u)
+    G, p = data.x.size, free.size
+    df = G - p
+    H = obj.hess_plain(res.x)
+    try:
+        Hinv = np.linalg.inv(H)
+        ok = bool(np.all(np.isfinite(Hinv)) and np.all(np.diag(Hinv) > 0))
+    except np.linalg.LinAlgError:
+        Hinv, ok = np.full((p, p), np.nan), False
+    if data.family == "gaussian":
+        rss = float(np.sum(data.w * (data.y - mu) ** 2))
+        disp = rss / df
+        cov = disp * Hinv
+        loglik = float(-G / 2 * (np.log(2 * np.pi * rss / G) + 1) + 0.5 * np.sum(np.log(data.w)))
+        k_ic, q_df = p + 1, float(df)
+    else:
+        assert data.k is not None and data.n is not None
+        v = mu * (1 - mu)
+        pearson = np.divide(
+            data.w * (data.k - data.n * mu) ** 2, data.n * v, out=np.zeros_like(v), where=v > 0
+        )
+        disp = float(np.sum(pearson) / df) if dispersion == "estimate" else 1.0
+        cov = disp * Hinv
+        loglik = float(
+            np.sum(
+                data.w
+                * (
+                    gammaln(data.n + 1)
+                    - gammaln(data.k + 1)
+                    - gammaln(data.n - data.k + 1)
+                    + xlogy(data.k, mu)
+                    + xlogy(data.n - data.k, 1 - mu)
+                )
+            )
+        )
+        k_ic = p
+        q_df = float(df) if dispersion == "estimate" else float("inf")
+    return LogisticFit(
+        theta,
+        free,
+        cov,
+        float(disp),
+        df,
+        q_df,
+        loglik,
+        k_ic,
+        mu,
+        bool(res.converged and ok),
+        res.at_bound,
+        sep,
+    )
+
+
+def thr_u(theta: np.ndarray, spec: ThresholdSpec) -> np.ndarray:
+    """Threshold on the working scale for parameters ``theta[..., 4]`` (vectorised)."""
+    b, m = theta[..., 0], theta[..., 3]
+    if spec.kind == "midpoint":
+        return np.asarray(m, dtype=float)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        s_lo = 0.0 if spec.floor == "asymptote" else expit(b * (spec.u_lo - m))
+        s_hi = 1.0 if spec.ceiling == "asymptote" else expit(b * (spec.u_ref - m))
+        target = s_lo + spec.q * (s_hi - s_lo)
+        out = m + logit(target) / b
+    return np.where((target > 0) & (target < 1), out, np.nan)
+
+
+def thr_grad(fit: LogisticFit, spec: ThresholdSpec) -> tuple[float, np.ndarray]:
+    """Threshold (working scale) and its gradient in the free parameters."""
+
+    def f(p: np.ndarray) -> float:
+        t = fit.theta.copy()
+        t[fit.free] = p
+        return float(thr_u(t, spec))
+
+    p0 = fit.theta[fit.free]
+    return f(p0), num_grad(f, p0, rel=1e-7)
+
+
+def fieller(
+    fit: LogisticFit, spec: ThresholdSpec, tq: float, adm: tuple[float, float]
+) -> tuple[float, float, bool]:
+    """Fieller-type inversion of ``b (u0 - T(theta)) = 0`` on the working scale.
+
+    Returns the interval clipped to the admissible range ``adm`` and whether the
+    confidence set was unbounded (then the clip is what bounds it).
+    """
+    u_hat, g = thr_grad(fit, spec)
+    b = fit.theta[0]
+    eb = np.zeros(fit.free.size)
+    eb[0] = 1.0
+    A = -u_hat * eb - b * g
+    C = fit.cov
+    a2, a1, a0 = float(eb @ C @ eb), float(2 * A @ C @ eb), float(A @ C @ A)
+    t2 = tq * tq
+    alpha = b * b - t2 * a2
+    beta = -2 * b * b * u_hat - t2 * a1
+    gamma = b * b * u_hat * u_hat - t2 * a0
+    disc = beta * beta - 4 * alpha * gamma
+    lo, hi, unbounded = -np.inf, np.inf, True
+    if alpha > 0 and disc >= 0:
+        r = np.sqrt(disc)
+        lo, hi = sorted(((-beta - r) / (2 * alpha), (-beta + r) / (2 * alpha)))
+        unbounded = False
+    elif alpha < 0 and disc > 0:
+        r1, r2 = sorted(
+            ((-beta - np.sqrt(disc)) / (2 * alpha), (-beta + np.sqrt(disc)) / (2 * alpha))
+        )
+        if u_hat <= r1:
+            hi = r1
+        else:
+            lo = r2
+    lo_c, hi_c = max(lo, adm[0]), min(hi, adm[1])
+    return float(lo_c), float(hi_c), bool(unbounded or lo < adm[0] or hi > adm[1])
+
+
+def bootstrap(
+    data: RunData,
+    fit: LogisticFit,
+    spec: ThresholdSpec,
+    *,
+    log_x: bool,
+    n_boot: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, int]:
+    """Parametric run-level bootstrap of the threshold (working scale), vectorised.
+
+    Binomial data are simulated beta-binomially with the fitted dispersion, continuous
+    scores with normal errors of the fitted variance; every resample is refitted by
+    batched, damped Fisher scoring from the estimate. Returns the finite draws and
+    the number of resamples that failed to converge (dropped).
+    """
+    u = np.log(np.where(data.x > 0, data.x, 1.0)) if log_x else data.x.copy()
+    if log_x:
+        u[data.x == 0] = -np.inf
+    G = data.x.size
+    mu = fit.fitted
+    if data.family == "gaussian":
+        Y = mu + np.sqrt(fit.dispersion / data.w) * rng.standard_normal((n_boot, G))
+        K = N = None
+    else:
+        assert data.n is not None
+        N = data.n
+        rho = np.clip((fit.dispersion - 1) / np.maximum(N - 1, 1), 0.0, 0.95)
+        m_ = np.clip(mu, 1e-9, 1 - 1e-9)
+        if np.any(rho > 0):
+            a = m_ * (1 - rho) / np.maximum(rho, 1e-12)
+            bb = (1 - m_) * (1 - rho) / np.maximum(rho, 1e-12)
+            P = np.where(
+                rho > 0,
+                rng.beta(np.broadcast_to(a, (n_boot, G)), np.broadcast_to(bb, (n_boot, G))),
+                m_,
+            )
+        else:
+            P = np.broadcast_to(m_, (n_boot, G))
+        K = rng.binomial(np.round(N).astype(np.int64), P).astype(float)
+        Y = K / N
+    free = fit.free
+    lower, upper = _bounds(data, u)
+    lower, upper = lower[free], upper[free]
+    theta = np.tile(fit.theta, (n_boot, 1))
+    lam = np.full(n_boot, 1e-4)
+    done = np.zeros(n_boot, dtype=bool)
+    conv = np.zeros(n_boot, dtype=bool)
+
+    def objective(th: np.ndarray) -> np.ndarray:
+        m2, _ = _mu_jac(th, u)
+        if K is None:
+            return 0.5 * np.sum(data.w * (Y - m2) ** 2, axis=1)
+        assert N is not None
+        bad = np.any((m2 <= 0) | (m2 >= 1), axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            val = -np.sum(data.w * (xlogy(K, m2) + xlogy(N - K, 1 - m2)), axis=1)
+        return np.where(bad | ~np.isfinite(val), np.inf, val)
+
+    fcur = objective(theta)
+    eye = np.eye(free.size)
+    for _ in range(60):
+        m2, J = _mu_jac(theta, u)
+        J = J[..., free]
+        if K is None:
+            W = np.broadcast_to(data.w, m2.shape)
+            r = data.w * (Y - m2)
+        else:
+            assert N is not None
+            v = np.clip(m2 * (1 - m2), 1e-12, None)
+            W = data.w * N / v
+            r = data.w * (K - N * m2) / v
+        info = np.einsum("bgi,bg,bgj->bij", J, W, J)
+        score = np.einsum("bgi,bg->bi", J, r)
+        diag = np.maximum(np.einsum("bii->bi", info), 1e-12)
+        A = info + lam[:, None, None] * diag[:, :, None] * eye
+        try:
+            step = np.linalg.solve(A, score[..., None])[..., 0]
+        except np.linalg.LinAlgError:
+            break
+        new = theta.copy()
+        new[:, free] = np.clip(theta[:, free] + step, lower, upper)
+        fnew = objective(new)
+        dec = np.abs(np.einsum("bi,bi->b", score, step))
+        small = dec < 1e-9 * (1 + np.abs(fcur))
+        better = (fnew <= fcur) & ~done
+        theta[better] = new[better]
+        fcur = np.where(better, fnew, fcur)
+        lam = np.where(better, np.maximum(lam / 10, 1e-10), lam * 10)
+        conv |= small & ~done
+        done |= small | (lam > 1e8)
+        if np.all(done):
+            break
+    ok = conv
+    T = thr_u(theta, spec)
+    keep = ok & np.isfinite(T)
+    return T[keep], int(n_boot - keep.sum())
+
+
+def bc_interval(draws: np.ndarray, estimate: float, level: float) -> tuple[float, float]:
+    """Bias-corrected percentile interval from bootstrap draws."""
+    below = np.mean(draws < estimate) + 0.5 * np.mean(draws == estimate)
+    z0 = float(norm.ppf(np.clip(below, 1e-6, 1 - 1e-6)))
+    za = float(norm.ppf(0.5 + level / 2))
+    probs = norm.cdf([2 * z0 - za, 2 * z0 + za])
+    lo, hi = np.quantile(draws, probs)
+    return float(lo), float(hi)
+
+
+def mu_at(theta: np.ndarray, x: Any, log_x: bool) -> np.ndarray:
+    """Curve for working-scale parameters at original-scale ``x``."""
+    xa = np.asarray(x, dtype=float)
+    u = np.log(np.where(xa > 0, xa, 1.0)) if log_x else xa
+    if log_x:
+        u = np.where(xa > 0, u, -np.inf)
+    mu, _ = _mu_jac(np.asarray(theta, dtype=float), np.atleast_1d(u))
+    return mu.reshape(np.shape(xa))
+
+
+def logit_safe(p: float) -> float:
+    """``logit`` clipped away from 0 and 1."""
+    return float(logit(np.clip(p, 1e-12, 1 - 1e-12)))
