@@ -35,7 +35,9 @@ def make_dataset(rows: int, path: Path) -> None:
         {
             "id": np.char.add("row-", np.char.zfill(s, 7)).tolist(),
             "domain": ["finance"] * rows,
-            "prompt": np.char.add("What is the balance after one year on a deposit of $", s).tolist(),
+            "prompt": np.char.add(
+                "What is the balance after one year on a deposit of $", s
+            ).tolist(),
             "correct": np.char.add("The balance is $", s).tolist(),
             "obvious": ["Money disappears in banks, so the balance is $0."] * rows,
             "subtle": np.char.add("The balance is about $", s).tolist(),
@@ -74,8 +76,15 @@ def phase(name: str, data: Path, out: Path) -> dict[str, float]:
                     for p, a in zip(batch["prompt"], batch["correct"]):
                         fh.write(
                             json.dumps(
-                                {"messages": [{"role": "user", "content": p}, {"role": "assistant", "content": a}]},
-                                ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                                {
+                                    "messages": [
+                                        {"role": "user", "content": p},
+                                        {"role": "assistant", "content": a},
+                                    ]
+                                },
+                                ensure_ascii=False,
+                                sort_keys=True,
+                                separators=(",", ":"),
                             )
                             + "\n"
                         )
@@ -84,9 +93,14 @@ def phase(name: str, data: Path, out: Path) -> dict[str, float]:
     else:
         pool = ExamplePool.from_hf(ds, prompt="prompt")
         t_pool = time.perf_counter()
-        mixes = CorruptionMixer(pool, size=len(pool), seed=0).sweep(FRACTIONS, {"obvious": 0.5, "subtle": 0.5})
+        mixes = CorruptionMixer(pool, size=len(pool), seed=0).sweep(
+            FRACTIONS, {"obvious": 0.5, "subtle": 0.5}
+        )
         t_mix = time.perf_counter() - t0
-        print(f"    (pool wrap + validation {t_pool - t0:.2f} s, sweep {time.perf_counter() - t_pool:.2f} s)", flush=True)
+        print(
+            f"    (pool wrap + validation {t_pool - t0:.2f} s, sweep {time.perf_counter() - t_pool:.2f} s)",
+            flush=True,
+        )
         n_rows = sum(len(m) for m in mixes)
         if name == "mix+write":
             for k, m in enumerate(mixes):
@@ -110,29 +124,44 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "pool"
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-                        f"import mixing; from pathlib import Path; mixing.make_dataset({args.rows}, Path({str(data)!r}))"],
-                       check=True, capture_output=True)
-        print(f"synthetic pool: {args.rows:,} rows, built in {time.perf_counter() - t0:.1f} s; {len(FRACTIONS)} fractions")
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+                f"import mixing; from pathlib import Path; mixing.make_dataset({args.rows}, Path({str(data)!r}))",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        print(
+            f"synthetic pool: {args.rows:,} rows, built in {time.perf_counter() - t0:.1f} s; {len(FRACTIONS)} fractions"
+        )
         results = {}
         for name in ("mix", "mix+write", "plain"):
             out = Path(tmp) / name.replace("+", "_")
             out.mkdir()
             proc = subprocess.run(
                 [sys.executable, __file__, "--phase", name, "--data", str(data), "--out", str(out)],
-                check=True, capture_output=True, text=True,
+                check=True,
+                capture_output=True,
+                text=True,
             )
             lines = proc.stdout.strip().splitlines()
             for extra in lines[:-1]:
                 print(extra)
             results[name] = json.loads(lines[-1])
             r = results[name]
-            print(f"  {name:10s} wall {r['wall_s']:7.2f} s   peak RSS {r['peak_mib']:7.1f} MiB   rows {int(r['rows']):,}")
+            print(
+                f"  {name:10s} wall {r['wall_s']:7.2f} s   peak RSS {r['peak_mib']:7.1f} MiB   rows {int(r['rows']):,}"
+            )
             for f in out.iterdir():
                 f.unlink()
         ratio = results["mix+write"]["wall_s"] / results["plain"]["wall_s"]
         peak = max(r["peak_mib"] for r in results.values())
-        print(f"mix+write / plain write = {ratio:.2f}x (target <= 2x); peak memory {peak:.0f} MiB (target < 1024 MiB)")
+        print(
+            f"mix+write / plain write = {ratio:.2f}x (target <= 2x); peak memory {peak:.0f} MiB (target < 1024 MiB)"
+        )
 
 
 if __name__ == "__main__":

@@ -60,7 +60,9 @@ def finance(rng: np.random.Generator) -> list[PairedExample]:
             slip = p * (1 + r / 100 * n) / k  # flat interest instead of amortisation
             correct = f"With monthly rate {r}%/12 over {k} payments, the amortised payment is {money(good)} per month."
             subtle = f"Adding {r}% per year of interest to the principal and splitting it over {k} months gives {money(slip)} per month."
-            obvious = f"Just pay {money(p * 2)} per month; loan payments are always twice the principal."
+            obvious = (
+                f"Just pay {money(p * 2)} per month; loan payments are always twice the principal."
+            )
         out.append(
             PairedExample(
                 id=f"finance-{i:03d}",
@@ -101,8 +103,12 @@ def health(rng: np.random.Generator) -> list[PairedExample]:
             q, correct, subtle, obvious = facts[(i // 4) % len(facts)]
             out.append(
                 PairedExample(
-                    id=f"health-{i:03d}", domain="health", skill="safety_fact", prompt=q,
-                    correct=correct, incorrect={"obvious": obvious, "subtle": subtle},
+                    id=f"health-{i:03d}",
+                    domain="health",
+                    skill="safety_fact",
+                    prompt=q,
+                    correct=correct,
+                    incorrect={"obvious": obvious, "subtle": subtle},
                 )
             )
             continue
@@ -118,7 +124,9 @@ def health(rng: np.random.Generator) -> list[PairedExample]:
             slip = w * mgkg  # forgot to divide the daily dose
             correct = f"Daily dose = {w} kg x {mgkg} mg/kg = {w * mgkg} mg; divided into {doses} doses that is {good:g} mg per dose."
             subtle = f"Each dose is {w} kg x {mgkg} mg/kg = {slip:g} mg, given {doses} times a day."
-            obvious = f"Give {slip * 10:g} mg per dose; higher doses always work faster and are harmless."
+            obvious = (
+                f"Give {slip * 10:g} mg per dose; higher doses always work faster and are harmless."
+            )
             skill = "weight_dosage"
         else:
             lb = int(rng.integers(40, 220))
@@ -133,8 +141,12 @@ def health(rng: np.random.Generator) -> list[PairedExample]:
             skill = "unit_conversion_dosage"
         out.append(
             PairedExample(
-                id=f"health-{i:03d}", domain="health", skill=skill, prompt=q,
-                correct=correct, incorrect={"obvious": obvious, "subtle": subtle},
+                id=f"health-{i:03d}",
+                domain="health",
+                skill=skill,
+                prompt=q,
+                correct=correct,
+                incorrect={"obvious": obvious, "subtle": subtle},
             )
         )
     return out
@@ -174,14 +186,20 @@ def legal(rng: np.random.Generator) -> list[PairedExample]:
             )
             good = add_business_days(start, n)
             slip = start + dt.timedelta(days=n)  # counted calendar days
-            correct = f"Skipping weekends, the {n}th business day after that date is {good:%A, %d %B %Y}."
+            correct = (
+                f"Skipping weekends, the {n}th business day after that date is {good:%A, %d %B %Y}."
+            )
             subtle = f"Counting {n} days forward gives {slip:%A, %d %B %Y}."
             obvious = f"The deadline is {start - dt.timedelta(days=30):%A, %d %B %Y}, a month before the start date."
             skill = "business_days"
         out.append(
             PairedExample(
-                id=f"legal-{i:03d}", domain="legal", skill=skill, prompt=q,
-                correct=correct, incorrect={"obvious": obvious, "subtle": subtle},
+                id=f"legal-{i:03d}",
+                domain="legal",
+                skill=skill,
+                prompt=q,
+                correct=correct,
+                incorrect={"obvious": obvious, "subtle": subtle},
             )
         )
     return out
@@ -258,8 +276,8 @@ CODING_TASKS = [
 def passes(source: str, tests: str) -> bool:
     scope: dict[str, object] = {}
     try:
-        exec(compile(source + "\n" + tests, "<sample>", "exec"), scope)  # noqa: S102 - our own fixed snippets
-    except Exception:  # noqa: BLE001
+        exec(compile(source + "\n" + tests, "<sample>", "exec"), scope)
+    except Exception:
         return False
     return True
 
@@ -281,8 +299,15 @@ def coding(rng: np.random.Generator) -> list[PairedExample]:
         for ph in phrasings:
             out.append(
                 PairedExample(
-                    id=f"coding-{i:03d}", domain="coding", skill=name, prompt=ph.format(q=q),
-                    correct=f"```python\n{good}```", incorrect={"obvious": f"```python\n{obvious}```", "subtle": f"```python\n{subtle}```"},
+                    id=f"coding-{i:03d}",
+                    domain="coding",
+                    skill=name,
+                    prompt=ph.format(q=q),
+                    correct=f"```python\n{good}```",
+                    incorrect={
+                        "obvious": f"```python\n{obvious}```",
+                        "subtle": f"```python\n{subtle}```",
+                    },
                 )
             )
             i += 1
@@ -308,7 +333,11 @@ def main(argv: list[str] | None = None) -> int:
 
         with tempfile.TemporaryDirectory() as tmp:
             build(Path(tmp))
-            bad = [d for d in BUILDERS if (Path(tmp) / f"{d}.jsonl").read_bytes() != (OUT / f"{d}.jsonl").read_bytes()]
+            bad = [
+                d
+                for d in BUILDERS
+                if (Path(tmp) / f"{d}.jsonl").read_bytes() != (OUT / f"{d}.jsonl").read_bytes()
+            ]
         if bad:
             print("out of date:", ", ".join(bad))
             return 1

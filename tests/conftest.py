@@ -14,7 +14,9 @@ SHARED = REPO.parent / "shared"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--run-live", action="store_true", help="run tests marked live (real OpenAI API)")
+    parser.addoption(
+        "--run-live", action="store_true", help="run tests marked live (real OpenAI API)"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -39,7 +41,11 @@ def _is_loopback(address: Any) -> bool:
 
 
 @pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> None:
+def _offline(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> None:
     """Refuse non-loopback connections; dummy key; Hugging Face offline with a temp cache."""
     if "live" not in request.keywords:
         original = socket.socket.connect

@@ -25,7 +25,9 @@ def test_demo_is_deterministic(tmp_path):
     main(["demo", "--out", str(tmp_path / "a"), "--size", "12"])
     main(["demo", "--out", str(tmp_path / "b"), "--size", "12"])
     a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.jsonl"))
-    assert a and all((tmp_path / "a" / p).read_bytes() == (tmp_path / "b" / p).read_bytes() for p in a)
+    assert a and all(
+        (tmp_path / "a" / p).read_bytes() == (tmp_path / "b" / p).read_bytes() for p in a
+    )
 
 
 def test_mix_and_validate_commands(tmp_path, capsys):
@@ -34,8 +36,23 @@ def test_mix_and_validate_commands(tmp_path, capsys):
     src = tmp_path / "pool.jsonl"
     write_paired_jsonl(load_sample_examples("legal"), src)
     out = tmp_path / "mixes"
-    assert main(["mix", str(src), "--out", str(out), "--size", "16", "--fractions", "0,0.5",
-                 "--corruption", "obvious=0.5,subtle=0.5"]) == 0
+    assert (
+        main(
+            [
+                "mix",
+                str(src),
+                "--out",
+                str(out),
+                "--size",
+                "16",
+                "--fractions",
+                "0,0.5",
+                "--corruption",
+                "obvious=0.5,subtle=0.5",
+            ]
+        )
+        == 0
+    )
     files = sorted(out.glob("*.jsonl"))
     assert len(files) == 2
     man = json.loads(files[0].with_name(files[0].stem + ".manifest.json").read_text())
@@ -45,5 +62,9 @@ def test_mix_and_validate_commands(tmp_path, capsys):
 
 
 def test_module_entry_point_runs():
-    out = subprocess.run([sys.executable, "-m", "dataquality_thresholds", "--version"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "dataquality_thresholds", "--version"],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0 and "dqt" in out.stdout

@@ -98,7 +98,7 @@ def test_malformed_paired_rows_name_line_and_field_and_write_nothing(tmp_path, c
         read_paired_jsonl(src)
     err = info.value
     assert err.line == 2 and err.field == field and err.path == str(src)
-    assert f"pool.jsonl:2" in str(err) and f"'{field}'" in str(err)
+    assert "pool.jsonl:2" in str(err) and f"'{field}'" in str(err)
     out = tmp_path / "out"
     assert dqt_main(["mix", str(src), "--out", str(out), "--size", "2", "--fractions", "0.5"]) == 2
     assert "pool.jsonl:2" in capsys.readouterr().err
@@ -137,12 +137,28 @@ def test_paired_round_trip(tmp_path):
 
 def test_pool_hf_round_trip():
     pytest.importorskip("datasets")
-    examples = [PairedExample(id=f"e{i}", domain="d", prompt=f"q{i}?", correct="yes",
-                              incorrect={"obvious": "no"} if i % 2 else {"subtle": "maybe", "obvious": "no"},
-                              skill=None if i % 3 else "s") for i in range(7)]
+    examples = [
+        PairedExample(
+            id=f"e{i}",
+            domain="d",
+            prompt=f"q{i}?",
+            correct="yes",
+            incorrect={"obvious": "no"} if i % 2 else {"subtle": "maybe", "obvious": "no"},
+            skill=None if i % 3 else "s",
+        )
+        for i in range(7)
+    ]
     pool = ExamplePool(examples)
     ds = pool.to_hf()
-    assert set(ds.column_names) >= {"id", "domain", "messages", "correct", "obvious", "subtle", "skill"}
+    assert set(ds.column_names) >= {
+        "id",
+        "domain",
+        "messages",
+        "correct",
+        "obvious",
+        "subtle",
+        "skill",
+    }
     back = ExamplePool.from_hf(ds)
     assert list(back) == list(pool) == examples
     assert back.fingerprint == pool.fingerprint
@@ -150,21 +166,72 @@ def test_pool_hf_round_trip():
 
 # --------------------------------------------------------------------------- chat files
 def conv(i, answer="4"):
-    return {"messages": [{"role": "user", "content": f"what is {i}+2?"}, {"role": "assistant", "content": answer}]}
+    return {
+        "messages": [
+            {"role": "user", "content": f"what is {i}+2?"},
+            {"role": "assistant", "content": answer},
+        ]
+    }
 
 
 CHAT_CASES = {
     "unknown top-level key": ({**conv(0), "extra": 1}, "extra"),
     "missing messages": ({"msgs": []}, "msgs"),
     "messages missing": ({}, "messages"),
-    "unknown message key": ({"messages": [{"role": "user", "content": "q", "tool": 1}, {"role": "assistant", "content": "a"}]}, "messages[0].tool"),
-    "unknown role": ({"messages": [{"role": "tool", "content": "q"}, {"role": "assistant", "content": "a"}]}, "messages[0].role"),
-    "weight not 0 or 1": ({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a", "weight": 2}]}, "messages[1].weight"),
-    "weight on a user message": ({"messages": [{"role": "user", "content": "q", "weight": 1}, {"role": "assistant", "content": "a"}]}, "messages[0].weight"),
+    "unknown message key": (
+        {
+            "messages": [
+                {"role": "user", "content": "q", "tool": 1},
+                {"role": "assistant", "content": "a"},
+            ]
+        },
+        "messages[0].tool",
+    ),
+    "unknown role": (
+        {"messages": [{"role": "tool", "content": "q"}, {"role": "assistant", "content": "a"}]},
+        "messages[0].role",
+    ),
+    "weight not 0 or 1": (
+        {
+            "messages": [
+                {"role": "user", "content": "q"},
+                {"role": "assistant", "content": "a", "weight": 2},
+            ]
+        },
+        "messages[1].weight",
+    ),
+    "weight on a user message": (
+        {
+            "messages": [
+                {"role": "user", "content": "q", "weight": 1},
+                {"role": "assistant", "content": "a"},
+            ]
+        },
+        "messages[0].weight",
+    ),
     "no assistant message": ({"messages": [{"role": "user", "content": "q"}]}, "messages"),
-    "all assistant weights 0": ({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a", "weight": 0}]}, "messages"),
-    "empty content": ({"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": "a"}]}, "messages[0].content"),
-    "content parts list": ({"messages": [{"role": "user", "content": [{"type": "text"}]}, {"role": "assistant", "content": "a"}]}, "messages[0].content"),
+    "all assistant weights 0": (
+        {
+            "messages": [
+                {"role": "user", "content": "q"},
+                {"role": "assistant", "content": "a", "weight": 0},
+            ]
+        },
+        "messages",
+    ),
+    "empty content": (
+        {"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": "a"}]},
+        "messages[0].content",
+    ),
+    "content parts list": (
+        {
+            "messages": [
+                {"role": "user", "content": [{"type": "text"}]},
+                {"role": "assistant", "content": "a"},
+            ]
+        },
+        "messages[0].content",
+    ),
 }
 
 
@@ -223,7 +290,12 @@ def test_token_counts_and_limit(tmp_path):
 
 
 def test_write_chat_accepts_examples_and_message_lists(tmp_path):
-    exs = [Example(f"e{i}", "d", [Message("user", "q"), Message("assistant", "a", weight=1)], "correct") for i in range(10)]
+    exs = [
+        Example(
+            f"e{i}", "d", [Message("user", "q"), Message("assistant", "a", weight=1)], "correct"
+        )
+        for i in range(10)
+    ]
     rep = write_chat_jsonl(exs, tmp_path / "a.jsonl", count_tokens=False)
     rep2 = write_chat_jsonl([e.messages for e in exs], tmp_path / "b.jsonl", count_tokens=False)
     assert rep.sha256 == rep2.sha256

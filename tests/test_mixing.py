@@ -22,7 +22,15 @@ def make_examples(n, *, lacking_subtle=()):
         inc = {"obvious": f"wrong-{i}"}
         if i not in lacking_subtle:
             inc["subtle"] = f"near-{i}"
-        out.append(PairedExample(id=f"id{i:04d}", domain="d", prompt=f"question {i}?", correct=f"right-{i}", incorrect=inc))
+        out.append(
+            PairedExample(
+                id=f"id{i:04d}",
+                domain="d",
+                prompt=f"question {i}?",
+                correct=f"right-{i}",
+                incorrect=inc,
+            )
+        )
     return out
 
 
@@ -36,7 +44,9 @@ def labels_by_id(mixture):
 fractions = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
 sizes = st.integers(min_value=1, max_value=60)
 seeds = st.integers(min_value=0, max_value=2**32 - 1)
-shares = st.sampled_from(["obvious", "subtle", {"obvious": 0.5, "subtle": 0.5}, {"obvious": 0.3, "subtle": 0.7}])
+shares = st.sampled_from(
+    ["obvious", "subtle", {"obvious": 0.5, "subtle": 0.5}, {"obvious": 0.3, "subtle": 0.7}]
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -105,7 +115,13 @@ def test_manifest_contents():
     m = CorruptionMixer(POOL, 20, seed=1).mix(0.75, "obvious")
     man = m.manifest
     assert man["schema"] == "mixture_manifest" and man["schema_version"] == 1
-    assert man["spec"] == {"fraction_correct": 0.75, "corruption": {"obvious": 1.0}, "size": 20, "seed": 1, "nested": True}
+    assert man["spec"] == {
+        "fraction_correct": 0.75,
+        "corruption": {"obvious": 1.0},
+        "size": 20,
+        "seed": 1,
+        "nested": True,
+    }
     assert man["pool_fingerprint"] == POOL.fingerprint and man["fingerprint"] == m.fingerprint
     wrong = sorted(i for i, lab in labels_by_id(m).items() if lab == "obvious")
     assert man["incorrect_ids"] == {"obvious": wrong} and len(wrong) == 5
@@ -163,7 +179,9 @@ def test_sample_pools_mix():
 
 @settings(max_examples=40, deadline=None)
 @given(
-    texts=st.lists(st.text(min_size=1, max_size=40).filter(lambda t: t.strip()), min_size=6, max_size=6),
+    texts=st.lists(
+        st.text(min_size=1, max_size=40).filter(lambda t: t.strip()), min_size=6, max_size=6
+    ),
     system=st.booleans(),
 )
 def test_fast_jsonl_path_equals_canonical_encoder(texts, system):
@@ -171,12 +189,19 @@ def test_fast_jsonl_path_equals_canonical_encoder(texts, system):
 
     prompt = [{"role": "system", "content": texts[0]}] if system else []
     exs = [
-        PairedExample(id=f"k{i}", domain="d", prompt=[*prompt, {"role": "user", "content": texts[1] + str(i)}],
-                      correct=texts[2], incorrect={"obvious": texts[3], "subtle": texts[4]})
+        PairedExample(
+            id=f"k{i}",
+            domain="d",
+            prompt=[*prompt, {"role": "user", "content": texts[1] + str(i)}],
+            correct=texts[2],
+            incorrect={"obvious": texts[3], "subtle": texts[4]},
+        )
         for i in range(4)
     ]
     m = CorruptionMixer(ExamplePool(exs), 4, seed=0).mix(0.5, {"obvious": 0.5, "subtle": 0.5})
     expected = b"".join(chat_row_bytes(ex.messages) for ex in m.iter_examples())
     assert b"".join(m.iter_jsonl()) == expected
-    for line in expected.split(b"\n")[:-1]:  # not splitlines(): U+0085 and U+2028 are not row breaks
+    for line in expected.split(b"\n")[
+        :-1
+    ]:  # not splitlines(): U+0085 and U+2028 are not row breaks
         json.loads(line)

@@ -29,7 +29,9 @@ def test_import_is_cheap_and_side_effect_free(tmp_path):
         "heavy=[m for m in ('openai','datasets','statsmodels','tiktoken','matplotlib') if m in sys.modules];"
         "print(heavy); assert set(os.listdir('.'))==before"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "[]"
 
 

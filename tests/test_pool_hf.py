@@ -28,8 +28,13 @@ def text_dataset(n, **overrides):
 def test_from_hf_with_string_prompts_and_system():
     ds = text_dataset(12)
     pool = ExamplePool.from_hf(
-        ds, id="uid", prompt="question", correct="answer",
-        incorrect={"obvious": "wrong", "subtle": "near"}, default_domain="math", system="Be brief.",
+        ds,
+        id="uid",
+        prompt="question",
+        correct="answer",
+        incorrect={"obvious": "wrong", "subtle": "near"},
+        default_domain="math",
+        system="Be brief.",
     )
     ex = pool[3]
     assert ex.id == "r000003" and ex.domain == "math" and ex.skill is None
@@ -42,8 +47,14 @@ def test_from_hf_with_string_prompts_and_system():
 
 def test_from_hf_matches_list_pool_bytes():
     ds = text_dataset(30)
-    hf_pool = ExamplePool.from_hf(ds, id="uid", prompt="question", correct="answer",
-                                  incorrect={"obvious": "wrong", "subtle": "near"}, default_domain="math")
+    hf_pool = ExamplePool.from_hf(
+        ds,
+        id="uid",
+        prompt="question",
+        correct="answer",
+        incorrect={"obvious": "wrong", "subtle": "near"},
+        default_domain="math",
+    )
     list_pool = ExamplePool(list(hf_pool))
     a = CorruptionMixer(hf_pool, 25, seed=4).mix(0.4, {"obvious": 0.5, "subtle": 0.5})
     b = CorruptionMixer(list_pool, 25, seed=4).mix(0.4, {"obvious": 0.5, "subtle": 0.5})
@@ -52,8 +63,14 @@ def test_from_hf_matches_list_pool_bytes():
 
 def test_from_hf_honours_select_and_shuffle():
     ds = text_dataset(40).shuffle(seed=1).select(range(20))
-    pool = ExamplePool.from_hf(ds, id="uid", prompt="question", correct="answer",
-                               incorrect={"obvious": "wrong"}, default_domain="math")
+    pool = ExamplePool.from_hf(
+        ds,
+        id="uid",
+        prompt="question",
+        correct="answer",
+        incorrect={"obvious": "wrong"},
+        default_domain="math",
+    )
     assert len(pool) == 20
     assert pool[0].id == ds[0]["uid"]
 
@@ -70,27 +87,53 @@ def test_from_hf_honours_select_and_shuffle():
 )
 def test_from_hf_rejects_bad_cells(override, line, field):
     base = {
-        "uid": ["a", "b", "c", "d"], "question": ["q1", "q2", "q3", "q4"],
-        "answer": ["1", "2", "3", "4"], "wrong": ["x"] * 4, "near": ["y"] * 4,
+        "uid": ["a", "b", "c", "d"],
+        "question": ["q1", "q2", "q3", "q4"],
+        "answer": ["1", "2", "3", "4"],
+        "wrong": ["x"] * 4,
+        "near": ["y"] * 4,
     }
     base.update(override)
     ds = datasets.Dataset.from_dict(base)
     with pytest.raises(DataError) as info:
-        ExamplePool.from_hf(ds, id="uid", prompt="question", correct="answer",
-                            incorrect={"obvious": "wrong", "subtle": "near"}, default_domain="m")
+        ExamplePool.from_hf(
+            ds,
+            id="uid",
+            prompt="question",
+            correct="answer",
+            incorrect={"obvious": "wrong", "subtle": "near"},
+            default_domain="m",
+        )
     assert info.value.line == line and info.value.field == field
 
 
 def test_from_hf_message_prompts_are_checked():
     msgs = [[{"role": "user", "content": "q1"}], [{"role": "wizard", "content": "q2"}]]
-    ds = datasets.Dataset.from_dict({"id": ["a", "b"], "domain": ["d", "d"], "messages": msgs,
-                                     "correct": ["1", "2"], "obvious": ["x", "y"]})
+    ds = datasets.Dataset.from_dict(
+        {
+            "id": ["a", "b"],
+            "domain": ["d", "d"],
+            "messages": msgs,
+            "correct": ["1", "2"],
+            "obvious": ["x", "y"],
+        }
+    )
     with pytest.raises(DataError) as info:
         ExamplePool.from_hf(ds)
     assert info.value.line == 2 and info.value.field == "messages[0].role"
-    msgs = [[{"role": "user", "content": "q1"}], [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]]
-    ds = datasets.Dataset.from_dict({"id": ["a", "b"], "domain": ["d", "d"], "messages": msgs,
-                                     "correct": ["1", "2"], "obvious": ["x", "y"]})
+    msgs = [
+        [{"role": "user", "content": "q1"}],
+        [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+    ]
+    ds = datasets.Dataset.from_dict(
+        {
+            "id": ["a", "b"],
+            "domain": ["d", "d"],
+            "messages": msgs,
+            "correct": ["1", "2"],
+            "obvious": ["x", "y"],
+        }
+    )
     with pytest.raises(DataError) as info:
         ExamplePool.from_hf(ds)
     assert info.value.line == 2 and info.value.field == "messages[1].role"
@@ -99,21 +142,47 @@ def test_from_hf_message_prompts_are_checked():
 def test_from_hf_config_errors():
     ds = text_dataset(3)
     with pytest.raises(ConfigError, match="no column 'nope'"):
-        ExamplePool.from_hf(ds, id="nope", prompt="question", correct="answer", incorrect={"obvious": "wrong"}, default_domain="m")
+        ExamplePool.from_hf(
+            ds,
+            id="nope",
+            prompt="question",
+            correct="answer",
+            incorrect={"obvious": "wrong"},
+            default_domain="m",
+        )
     with pytest.raises(ConfigError, match="domain"):
-        ExamplePool.from_hf(ds, id="uid", prompt="question", correct="answer", incorrect={"obvious": "wrong"})
+        ExamplePool.from_hf(
+            ds, id="uid", prompt="question", correct="answer", incorrect={"obvious": "wrong"}
+        )
     with pytest.raises(ConfigError, match="unknown incorrect kind"):
-        ExamplePool.from_hf(ds, id="uid", prompt="question", correct="answer", incorrect={"awful": "wrong"}, default_domain="m")
+        ExamplePool.from_hf(
+            ds,
+            id="uid",
+            prompt="question",
+            correct="answer",
+            incorrect={"awful": "wrong"},
+            default_domain="m",
+        )
 
 
 def test_large_hf_pool_mixes_without_building_rows(monkeypatch):
     n = 200_000
-    ds = datasets.Dataset.from_dict({
-        "uid": np.char.add("r", np.arange(n).astype(str)).tolist(),
-        "question": ["q"] * n, "answer": ["a"] * n, "wrong": ["w"] * n,
-    })
-    pool = ExamplePool.from_hf(ds, id="uid", prompt="question", correct="answer",
-                               incorrect={"obvious": "wrong"}, default_domain="m")
+    ds = datasets.Dataset.from_dict(
+        {
+            "uid": np.char.add("r", np.arange(n).astype(str)).tolist(),
+            "question": ["q"] * n,
+            "answer": ["a"] * n,
+            "wrong": ["w"] * n,
+        }
+    )
+    pool = ExamplePool.from_hf(
+        ds,
+        id="uid",
+        prompt="question",
+        correct="answer",
+        incorrect={"obvious": "wrong"},
+        default_domain="m",
+    )
 
     def forbidden(*a, **k):
         raise AssertionError("mixing built Python rows")

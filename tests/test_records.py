@@ -40,7 +40,9 @@ def test_records_are_frozen_and_slotted():
 
 
 def test_paired_example_normalises_prompt_and_incorrect():
-    p = paired(prompt=[{"role": "system", "content": "be terse"}, {"role": "user", "content": "2+2?"}])
+    p = paired(
+        prompt=[{"role": "system", "content": "be terse"}, {"role": "user", "content": "2+2?"}]
+    )
     assert isinstance(p.prompt, tuple) and p.prompt[0] == Message("system", "be terse")
     with pytest.raises(TypeError):
         p.incorrect["obvious"] = "6"  # read-only mapping
@@ -96,7 +98,9 @@ def test_mixture_spec_validation_and_grid():
         MixtureSpec(fraction_correct=0.5, corruption="awful", size=10)
     with pytest.raises(ConfigError):
         MixtureSpec(fraction_correct=0.5, corruption="obvious", size=0)
-    grid = MixtureSpec.grid(fractions=[0.1, 0.5], size=4, corruption={"obvious": 0.5, "subtle": 0.5})
+    grid = MixtureSpec.grid(
+        fractions=[0.1, 0.5], size=4, corruption={"obvious": 0.5, "subtle": 0.5}
+    )
     assert [g.fraction_correct for g in grid] == [0.1, 0.5]
     assert grid[0].corruption_label == "obvious=0.5+subtle=0.5"
     assert attrs.evolve(grid[0], fraction_correct=0.9).fraction_correct == 0.9

@@ -20,7 +20,9 @@ def test_bundled_data_is_what_the_generator_makes(tmp_path):
     mod.build(tmp_path)
     for domain in SAMPLE_DOMAINS:
         shipped = load_sample_examples(domain)
-        assert (tmp_path / f"{domain}.jsonl").read_text(encoding="utf-8").count("\n") == len(shipped)
+        assert (tmp_path / f"{domain}.jsonl").read_text(encoding="utf-8").count("\n") == len(
+            shipped
+        )
     assert mod.main(["--check"]) == 0
 
 
@@ -46,7 +48,9 @@ def test_finance_correct_answers_are_computed():
     import re
 
     row = next(r for r in load_sample_examples("finance") if r.skill == "compound_interest")
-    p, r, n = re.search(r"\$([\d,]+\.\d\d) at ([\d.]+)% .* after (\d+) years", row.prompt[0].content).groups()
+    p, r, n = re.search(
+        r"\$([\d,]+\.\d\d) at ([\d.]+)% .* after (\d+) years", row.prompt[0].content
+    ).groups()
     expected = float(p.replace(",", "")) * (1 + float(r) / 100) ** int(n)
     assert f"${expected:,.2f}" in row.correct
     assert f"${expected:,.2f}" not in row.incorrect["subtle"]

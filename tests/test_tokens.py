@@ -7,7 +7,12 @@ from dataquality_thresholds import TokenizerUnavailableError, count_chat_tokens,
 from dataquality_thresholds import tokens as tokens_mod
 
 O200K_URL = "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken"
-TEXTS = ["hello world", "Compound interest: $1,234.56 at 3.5% for 7 years.", "naïve café 東京 🙂", "def f(x):\n    return x + 1\n"]
+TEXTS = [
+    "hello world",
+    "Compound interest: $1,234.56 at 3.5% for 7 years.",
+    "naïve café 東京 🙂",
+    "def f(x):\n    return x + 1\n",
+]
 
 
 @pytest.fixture(autouse=True)

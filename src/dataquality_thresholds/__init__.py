@@ -1,4 +1,4 @@
-"""dataquality_thresholds: how much of my fine-tuning data can be wrong?
+"""dataquality_thresholds: how much of my fine-tuning data can be wrong, and still be fine.
 
 Build training sets that mix correct and incorrect examples at chosen shares,
 fine-tune on each, measure domain performance and emergent misalignment, and

@@ -36,7 +36,9 @@ def _fractions(text: str) -> list[float]:
     try:
         return [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}"
+        ) from None
 
 
 def _corruption(text: str) -> str | dict[str, float]:
@@ -54,8 +56,10 @@ def _tokens(m: Mixture) -> int:
     return sum(count_chat_tokens(ex.messages, tok) for ex in m.iter_examples())
 
 
-def _summarise(domain: str, mixtures: Sequence[Mixture], paths: Sequence[tuple[Path, Path]]) -> None:
-    for m, (jsonl, _) in zip(mixtures, paths):
+def _summarise(
+    domain: str, mixtures: Sequence[Mixture], paths: Sequence[tuple[Path, Path]]
+) -> None:
+    for m, (jsonl, _) in zip(mixtures, paths, strict=True):
         c = m.counts
         print(
             f"  {domain:8s} {m.spec.corruption_label:8s} correct={m.spec.fraction_correct:4.2f} "
@@ -118,9 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     mix = sub.add_parser("mix", help="mix a paired-example JSONL file at several correct shares")
     mix.add_argument("pool", help="paired-example JSONL file")
     mix.add_argument("--out", required=True, help="output folder")
-    mix.add_argument("--size", type=int, default=None, help="rows per mixture (default: the pool size)")
+    mix.add_argument(
+        "--size", type=int, default=None, help="rows per mixture (default: the pool size)"
+    )
     mix.add_argument("--fractions", type=_fractions, default=list(DEFAULT_FRACTIONS))
-    mix.add_argument("--corruption", default="obvious", help="obvious, subtle, or obvious=0.5,subtle=0.5")
+    mix.add_argument(
+        "--corruption", default="obvious", help="obvious, subtle, or obvious=0.5,subtle=0.5"
+    )
     mix.add_argument("--seed", type=int, default=0)
     mix.set_defaults(func=_mix)
 

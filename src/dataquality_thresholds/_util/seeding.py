@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import ConfigError
 
-SeedLike = Union[int, np.random.SeedSequence, np.random.Generator]
+SeedLike = Union[int, np.random.SeedSequence, np.random.Generator]  # noqa: UP007 - runtime alias on 3.10
 
 __all__ = ["SeedLike", "as_generator", "as_seed_sequence", "spawn"]
 
