@@ -208,9 +208,11 @@ def _multipart(raw: bytes, content_type: str) -> dict[str, tuple[str | None, byt
         b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + raw
     )
     out: dict[str, tuple[str | None, bytes]] = {}
-    for part in msg.iter_parts():  # type: ignore[attr-defined]
+    for part in msg.iter_parts():
         name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True) or b""
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            payload = b""
         out[str(name)] = (part.get_filename(), payload)
     return out
 

@@ -49,3 +49,11 @@ def mixer(pool: ExamplePool) -> CorruptionMixer:
 @pytest.fixture
 def word_tokenizer() -> WordTokenizer:
     return WordTokenizer()
+
+
+@pytest.fixture
+def fake():
+    from dataquality_thresholds.testing import FakeOpenAIServer
+
+    with FakeOpenAIServer(file_processing_polls=1) as server:
+        yield server

@@ -59,6 +59,10 @@ class ApiError(Exception):
         }
 
 
+def _str_tuple(value: Sequence[str]) -> tuple[str, ...]:
+    return tuple(str(v) for v in value)
+
+
 @attrs.frozen(kw_only=True)
 class JobScript:
     """How the next created fine-tuning job behaves.
@@ -76,7 +80,7 @@ class JobScript:
         Reported on success (default: words in the file x epochs).
     """
 
-    statuses: tuple[str, ...] = attrs.field(default=_DEFAULT_STATUSES, converter=tuple)
+    statuses: tuple[str, ...] = attrs.field(default=_DEFAULT_STATUSES, converter=_str_tuple)
     error_code: str | None = None
     error_message: str | None = None
     trained_tokens: int | None = None
