@@ -63,13 +63,10 @@ def _text_to_messages(text: pa.ChunkedArray, system: str | None) -> pa.Array:
         offsets = np.arange(n + 1, dtype=np.int32)
     else:
         roles = pa.array(np.tile(np.array(["system", "user"], dtype=object), n), pa.string())
-        sys_col = pa.array([system] * 1, pa.string())
-        idx_text = np.arange(n)
-        # interleave [system, text_i] per row
-        combined = pa.concat_arrays([sys_col, text])
-        take = np.empty(2 * n, dtype=np.int64)
-        take[0::2] = 0
-        take[1::2] = idx_text + 1
+        # row i is [system, text_i]: take from [system, text_0, ..., text_{n-1}]
+        combined = pa.concat_arrays([pa.array([system], pa.string()), text])
+        take = np.zeros(2 * n, dtype=np.int64)
+        take[1::2] = np.arange(1, n + 1)
         contents = combined.take(pa.array(take))
         offsets = np.arange(0, 2 * n + 1, 2, dtype=np.int32)
     structs = pa.StructArray.from_arrays([roles, contents], fields=list(_MESSAGE_TYPE))
@@ -105,7 +102,6 @@ class ExamplePool:
         rows = list(examples)
         if not rows:
             raise DataError("an example pool needs at least one example", field="examples")
-        kinds = sorted({k for ex in rows for k in ex.incorrect}, key=INCORRECT_KINDS.index)
         seen: dict[str, int] = {}
         for i, ex in enumerate(rows, start=1):
             if not isinstance(ex, PairedExample):
@@ -117,6 +113,7 @@ class ExamplePool:
                     f"duplicate id (first at row {seen[ex.id]})", line=i, field="id", id=ex.id
                 )
             seen[ex.id] = i
+        kinds = sorted({k for ex in rows for k in ex.incorrect}, key=INCORRECT_KINDS.index)
         data: dict[str, Any] = {
             "id": pa.array([ex.id for ex in rows], pa.string()),
             "domain": pa.array([ex.domain for ex in rows], pa.string()),
@@ -218,13 +215,15 @@ class ExamplePool:
             incorrect = {k: k for k in INCORRECT_KINDS if k in names}
             if not incorrect:
                 raise ConfigError(
-                    "no incorrect columns: pass incorrect={'obvious': <column>, 'subtle': <column>}",
+                    "no incorrect columns: pass "
+                    "incorrect={'obvious': <column>, 'subtle': <column>}",
                     field="incorrect",
                 )
         for kind in incorrect:
             if kind not in INCORRECT_KINDS:
                 raise ConfigError(
-                    f"unknown incorrect kind {kind!r}; expected one of {', '.join(INCORRECT_KINDS)}",
+                    f"unknown incorrect kind {kind!r}; "
+                    f"expected one of {', '.join(INCORRECT_KINDS)}",
                     field="incorrect",
                 )
         n = table.num_rows
@@ -286,7 +285,7 @@ class ExamplePool:
         return cls._from_table(out, kinds)
 
     def to_hf(self) -> datasets.Dataset:
-        """Return the pool as a ``datasets.Dataset`` (columns as :meth:`from_hf` expects by default)."""
+        """Return the pool as a ``datasets.Dataset`` that :meth:`from_hf` reads by default."""
         import datasets
 
         return datasets.Dataset(self._table)
@@ -413,7 +412,7 @@ class ExamplePool:
     def _iter_batches(
         self, indices: np.ndarray, labels: np.ndarray, batch_size: int, *, prompts: bool = True
     ) -> Iterator[tuple[pa.Table, list[Any], list[Any], np.ndarray]]:
-        """Yield (batch table, prompts, responses, label codes); a missing response is a DataError."""
+        """Yield (batch table, prompts, responses, label codes); raise for a missing response."""
         lab = np.asarray(labels, dtype=np.int8)
         for start, sub in self._batches(indices, batch_size):
             part = lab[start : start + sub.num_rows]
@@ -431,7 +430,7 @@ class ExamplePool:
     def iter_jsonl(
         self, indices: np.ndarray, labels: np.ndarray, *, batch_size: int = 10_000
     ) -> Iterator[bytes]:
-        """Yield OpenAI chat JSONL bytes for rows ``indices`` answered per ``labels``, a batch per chunk.
+        """Yield chat JSONL bytes of rows ``indices`` answered per ``labels``, a batch at a time.
 
         The bytes equal :func:`~dataquality_thresholds.io.chat_row_bytes` of each
         row; this path encodes the Arrow columns directly, without building a
@@ -524,7 +523,8 @@ def _check_messages(
         t.value_type
     ):
         raise ConfigError(
-            f"column {field!r} must hold strings or lists of {{role, content}} messages, it holds {t}",
+            f"column {field!r} must hold strings or lists of {{role, content}} messages, "
+            f"it holds {t}",
             field=field,
         )
     names = {t.value_type.field(i).name for i in range(t.value_type.num_fields)}
