@@ -63,7 +63,8 @@ def _summarise(
         c = m.counts
         print(
             f"  {domain:8s} {m.spec.corruption_label:8s} correct={m.spec.fraction_correct:4.2f} "
-            f"rows={len(m):3d} (correct {c['correct']:3d}, obvious {c['obvious']:3d}, subtle {c['subtle']:3d}) "
+            f"rows={len(m):3d} (correct {c['correct']:3d}, obvious {c['obvious']:3d}, "
+            f"subtle {c['subtle']:3d}) "
             f"tokens={_tokens(m):6d} sha256={m.fingerprint[:12]}  {jsonl.name}"
         )
 

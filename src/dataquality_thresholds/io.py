@@ -433,7 +433,8 @@ def _validate_chat_obj(
         n_tokens = count_chat_tokens(msgs, tokenizer)
         if max_tokens is not None and n_tokens > max_tokens:
             raise DataError(
-                f"example has {n_tokens} tokens, over the limit of {max_tokens}; shorten or drop it",
+                f"example has {n_tokens} tokens, over the limit of {max_tokens}; "
+                "shorten or drop it",
                 field="messages",
                 **where,
             )

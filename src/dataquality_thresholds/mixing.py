@@ -83,7 +83,9 @@ class CorruptionMixer:
     size: int = attrs.field()
     seed: int = attrs.field(default=0)
     nested: bool = attrs.field(default=True)
-    _streams: tuple[np.ndarray, np.ndarray, np.ndarray] = attrs.field(init=False, repr=False, eq=False)
+    _streams: tuple[np.ndarray, np.ndarray, np.ndarray] = attrs.field(
+        init=False, repr=False, eq=False
+    )
 
     @size.validator
     def _check_size(self, attribute: attrs.Attribute[int], value: object) -> None:
@@ -119,7 +121,9 @@ class CorruptionMixer:
         ss = np.random.SeedSequence(as_seed_sequence(self.seed).entropy, spawn_key=(7, n_incorrect))
         return np.random.default_rng(ss).permutation(self.size)
 
-    def mix(self, fraction_correct: float, corruption: str | Mapping[str, float] = "obvious") -> Mixture:
+    def mix(
+        self, fraction_correct: float, corruption: str | Mapping[str, float] = "obvious"
+    ) -> Mixture:
         """Return the mixture with the given share of correct rows.
 
         Parameters

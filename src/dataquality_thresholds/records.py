@@ -51,9 +51,7 @@ LABELS: tuple[str, ...] = ("correct", *INCORRECT_KINDS)
 # --------------------------------------------------------------------------- helpers
 def _nonempty_str(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, str):
-        raise DataError(
-            f"expected a string, got {type(value).__name__}", field=attribute.name
-        )
+        raise DataError(f"expected a string, got {type(value).__name__}", field=attribute.name)
     if not value.strip():
         raise DataError("must not be empty", field=attribute.name)
 
@@ -83,7 +81,9 @@ def _nonempty_tuple(inst: object, attribute: attrs.Attribute[Any], value: tuple[
         raise DataError("must not be empty", field=attribute.name)
 
 
-def _prompt_ends_with_user(inst: object, attribute: attrs.Attribute[Any], value: tuple[Message, ...]) -> None:
+def _prompt_ends_with_user(
+    inst: object, attribute: attrs.Attribute[Any], value: tuple[Message, ...]
+) -> None:
     if value and value[-1].role != "user":
         raise DataError(
             f"a prompt must end with a user message, it ends with {value[-1].role!r}",
@@ -329,7 +329,9 @@ class MixtureSpec:
             )
 
     @corruption.validator
-    def _check_corruption(self, attribute: attrs.Attribute[Any], value: Mapping[str, float]) -> None:
+    def _check_corruption(
+        self, attribute: attrs.Attribute[Any], value: Mapping[str, float]
+    ) -> None:
         for kind, share in value.items():
             if kind not in INCORRECT_KINDS:
                 raise ConfigError(

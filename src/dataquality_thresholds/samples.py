@@ -33,7 +33,13 @@ def load_sample_examples(domains: str | Iterable[str] | None = None) -> list[Pai
     -------
     list of PairedExample
     """
-    names = SAMPLE_DOMAINS if domains is None else (domains,) if isinstance(domains, str) else tuple(domains)
+    names = (
+        SAMPLE_DOMAINS
+        if domains is None
+        else (domains,)
+        if isinstance(domains, str)
+        else tuple(domains)
+    )
     out: list[PairedExample] = []
     for name in names:
         if name not in SAMPLE_DOMAINS:
@@ -41,7 +47,12 @@ def load_sample_examples(domains: str | Iterable[str] | None = None) -> list[Pai
                 f"no sample data for domain {name!r}; choose from {', '.join(SAMPLE_DOMAINS)}",
                 field="domains",
             )
-        ref = resources.files("dataquality_thresholds").joinpath("data").joinpath("sample").joinpath(f"{name}.jsonl")
+        ref = (
+            resources.files("dataquality_thresholds")
+            .joinpath("data")
+            .joinpath("sample")
+            .joinpath(f"{name}.jsonl")
+        )
         with resources.as_file(ref) as path:
             out.extend(read_paired_jsonl(path))
     return out
