@@ -1,0 +1,411 @@
+"""Run untrusted Python in a subprocess with time, CPU, memory and output limits.
+
+Used by :class:`~dataquality_thresholds.judging.CodeTestJudge` to run a
+model's code against an item's unit tests. What it guarantees, and where, is
+documented in ``docs/judging.md``; in short:
+
+Always (any POSIX system)
+    wall-time limit (the whole process group is killed), CPU-time limit
+    (``RLIMIT_CPU``), address-space limit (``RLIMIT_AS``), file-size limit
+    (``RLIMIT_FSIZE``, which also caps stdout and stderr), no core dumps, a
+    fresh temporary working directory that is deleted afterwards, a minimal
+    environment (no API keys), stdin closed, and at most ``max_output_bytes``
+    of each output stream read back.
+On Linux, as root or where unprivileged user namespaces are allowed
+    new network namespace (no network at all, not even loopback), new PID
+    namespace (every process the code starts dies with it, even ones that left
+    the process group), new mount namespace with private ``/tmp``,
+    ``/var/tmp`` and ``/dev/shm``.
+As root
+    the code runs as ``nobody`` (uid/gid 65534), so ``RLIMIT_NPROC`` bounds
+    fork bombs and the file system is writable only where ``nobody`` may write.
+
+Limits are applied by a tiny launcher process that ``exec``\\ s the interpreter,
+not by ``preexec_fn``, so running sandboxes from many threads is safe.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .errors import ConfigError
+
+__all__ = ["SandboxLimits", "SandboxResult", "run_python"]
+
+_NOBODY = 65534
+
+
+def _positive(inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not value > 0:
+        raise ConfigError(f"{attribute.name} must be > 0, got {value!r}", field=attribute.name)
+
+
+@attrs.frozen(kw_only=True)
+class SandboxLimits:
+    """Resource limits of one sandboxed run.
+
+    Parameters
+    ----------
+    wall_time : float
+        Seconds before the whole run is killed.
+    cpu_time : int, optional
+        CPU seconds per process (``RLIMIT_CPU``); default ``ceil(wall_time)``.
+    memory_mb : int
+        Address-space limit per process, MiB (``RLIMIT_AS``).
+    max_processes : int
+        ``RLIMIT_NPROC`` for the sandbox user (effective when running as root,
+        which switches to ``nobody``; otherwise it counts all the user's processes
+        and is not set).
+    max_file_mb : float
+        Largest file the code may write, stdout and stderr included (``RLIMIT_FSIZE``);
+        exceeding it kills the writer with ``SIGXFSZ``.
+    max_output_bytes : int
+        How much of stdout and of stderr is read back.
+    network : bool
+        Allow network access (default False: a new, empty network namespace
+        where the OS allows it).
+    """
+
+    wall_time: float = attrs.field(default=10.0, converter=float, validator=_positive)
+    cpu_time: int | None = attrs.field(default=None)
+    memory_mb: int = attrs.field(default=512, validator=_positive)
+    max_processes: int = attrs.field(default=32, validator=_positive)
+    max_file_mb: float = attrs.field(default=16.0, converter=float, validator=_positive)
+    max_output_bytes: int = attrs.field(default=65536, validator=_positive)
+    network: bool = False
+
+    def cpu_seconds(self) -> int:
+        """The CPU limit in whole seconds."""
+        if self.cpu_time is not None:
+            return max(1, int(self.cpu_time))
+        return max(1, int(-(-self.wall_time // 1)))
+
+
+@attrs.frozen(kw_only=True)
+class SandboxResult:
+    """What a sandboxed run did.
+
+    Parameters
+    ----------
+    returncode : int or None
+        Exit status of the program; None when it was killed by a signal.
+    signal : int or None
+        The signal that ended it (``SIGKILL`` on timeout, ``SIGXCPU``,
+        ``SIGXFSZ`` ...).
+    timed_out : bool
+        The wall-time limit was reached.
+    stdout, stderr : str
+        The first ``max_output_bytes`` of each stream (UTF-8, invalid bytes replaced).
+    stdout_truncated, stderr_truncated : bool
+        More was written than was read back.
+    wall_time : float
+        Seconds the run took.
+    isolation : tuple of str
+        The isolation that was in force: ``"netns"``, ``"pidns"``,
+        ``"private-tmp"``, ``"uid-nobody"``.
+    """
+
+    returncode: int | None
+    signal: int | None
+    timed_out: bool
+    stdout: str
+    stderr: str
+    stdout_truncated: bool
+    stderr_truncated: bool
+    wall_time: float
+    isolation: tuple[str, ...] = attrs.field(converter=tuple)
+
+    @property
+    def ok(self) -> bool:
+        """The program exited with status 0 within its limits."""
+        return self.returncode == 0 and not self.timed_out
+
+
+# The launcher runs as a separate interpreter (-I -S): it enters the namespaces,
+# forks the program (pid 1 of the new PID namespace), applies the limits in the
+# child, drops to nobody when root, and execs the interpreter. It reports how
+# the program ended on fd STATUS_FD as one JSON line.
+_LAUNCHER = r"""
+import ctypes, json, os, resource, sys
+cfg = json.loads(sys.argv[1])
+status_fd = cfg["status_fd"]
+iso = []
+def report(**kw):
+    kw["isolation"] = iso
+    os.write(status_fd, (json.dumps(kw) + "\n").encode())
+libc = ctypes.CDLL(None, use_errno=True)
+root = os.geteuid() == 0
+NEWNS, NEWUSER, NEWPID, NEWNET = 0x20000, 0x10000000, 0x20000000, 0x40000000
+flags = NEWNS | NEWPID | (0 if cfg["network"] else NEWNET) | (0 if root else NEWUSER)
+if sys.platform.startswith("linux") and libc.unshare(flags) == 0:
+    if not cfg["network"]:
+        iso.append("netns")
+    iso.append("pidns")
+    MS_REC, MS_PRIVATE, MS_BIND = 0x4000, 0x40000, 0x1000
+    if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) == 0:
+        work = cfg["workdir"]
+        fd = os.open(work, os.O_PATH | os.O_DIRECTORY)
+        done = True
+        for d in ("/tmp", "/var/tmp", "/dev/shm"):
+            if not os.path.isdir(d):
+                continue
+            if libc.mount(b"tmpfs", d.encode(), b"tmpfs", 0, b"mode=1777,size=16m") != 0:
+                done = False
+                continue
+            if work.startswith(d.rstrip("/") + "/"):
+                os.makedirs(work, exist_ok=True)
+                src = ("/proc/self/fd/%d" % fd).encode()
+                if libc.mount(src, work.encode(), None, MS_BIND, None) != 0:
+                    report(error="could not bind the work directory: errno %d" % ctypes.get_errno())
+                    os._exit(70)
+        os.close(fd)
+        if done:
+            iso.append("private-tmp")
+        # nobody must reach the interpreter: an ancestor that others may not
+        # traverse (e.g. /root holding pyenv) is covered by a tmpfs into which
+        # only the needed child is bound back, hiding its other contents.
+        for target in (cfg["expose"] if root and cfg["drop_root"] else ()):
+            for _ in range(16):
+                parts = target.split("/")
+                blocked = None
+                for i in range(2, len(parts)):
+                    anc = "/".join(parts[:i])
+                    if not os.stat(anc).st_mode & 0o001:
+                        blocked = (anc, "/".join(parts[: i + 1]))
+                        break
+                if blocked is None:
+                    break
+                anc, child = blocked
+                fd = os.open(child, os.O_PATH)
+                is_dir = os.path.isdir(child)
+                if libc.mount(b"tmpfs", anc.encode(), b"tmpfs", 0, b"mode=0755,size=1m") != 0:
+                    os.close(fd)
+                    break
+                if is_dir:
+                    os.mkdir(child)
+                else:
+                    open(child, "w").close()
+                src = ("/proc/self/fd/%d" % fd).encode()
+                libc.mount(src, child.encode(), None, MS_BIND | MS_REC, None)
+                os.close(fd)
+drop = root and cfg["drop_root"]
+if drop:
+    iso.append("uid-nobody")
+try:
+    pid = os.fork()
+except OSError as exc:
+    report(error="fork failed: %s" % exc)
+    os._exit(70)
+if pid == 0:
+    try:
+        L = cfg["limits"]
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_CPU, (L["cpu"], L["cpu"] + 1))
+        resource.setrlimit(resource.RLIMIT_AS, (L["mem"], L["mem"]))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (L["fsize"], L["fsize"]))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+        if drop:
+            resource.setrlimit(resource.RLIMIT_NPROC, (L["nproc"], L["nproc"]))
+            os.setgroups([])
+            os.setgid(cfg["uid"])
+            os.setuid(cfg["uid"])
+        os.chdir(cfg["workdir"])
+        os.closerange(3, 65536)
+        os.execve(cfg["argv"][0], cfg["argv"], cfg["env"])
+    except BaseException as exc:
+        try:
+            os.write(2, ("sandbox launcher: %r\n" % (exc,)).encode())
+        finally:
+            os._exit(71)
+while True:
+    try:
+        _, st = os.waitpid(pid, 0)
+        break
+    except InterruptedError:
+        continue
+if os.WIFSIGNALED(st):
+    report(signal=os.WTERMSIG(st))
+else:
+    report(returncode=os.WEXITSTATUS(st))
+os._exit(0)
+"""
+
+
+def _read_capped(path: Path, cap: int) -> tuple[str, bool]:
+    with path.open("rb") as fh:
+        data = fh.read(cap + 1)
+    return data[:cap].decode("utf-8", "replace"), len(data) > cap
+
+
+def _kill_group(pgid: int) -> None:
+    import signal
+
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_python(
+    source: str,
+    *,
+    limits: SandboxLimits | None = None,
+    files: Mapping[str, str] | None = None,
+    python: str | None = None,
+    drop_root: bool = True,
+) -> SandboxResult:
+    """Run ``source`` as ``main.py`` with a fresh interpreter inside the sandbox.
+
+    Parameters
+    ----------
+    source : str
+        The program.
+    limits : SandboxLimits, optional
+        Resource limits; the defaults when None.
+    files : mapping of str to str, optional
+        Extra files to create in the working directory (relative names only).
+    python : str, optional
+        The interpreter; the current one by default (so the code sees the same
+        installed packages, but not the user's site directory or ``PYTHON*``
+        variables: it runs with ``-I``).
+    drop_root : bool
+        When running as root, run the code as ``nobody`` (default True).
+
+    Returns
+    -------
+    SandboxResult
+
+    Raises
+    ------
+    ConfigError
+        A file name that is absolute or leaves the working directory.
+
+    Notes
+    -----
+    POSIX only. See the module docstring for which isolation applies where;
+    :attr:`SandboxResult.isolation` says what was in force for this run.
+    """
+    if os.name != "posix":  # pragma: no cover - the library targets POSIX
+        raise ConfigError("the sandbox needs a POSIX system", field="sandbox")
+    limits = limits or SandboxLimits()
+    python = python or sys.executable
+    is_root = os.geteuid() == 0
+    drop = is_root and drop_root
+    with tempfile.TemporaryDirectory(prefix="dqt-sandbox-") as base_name:
+        base = Path(base_name)
+        work = base / "work"
+        out = base / "out"
+        out.mkdir(mode=0o700)
+        work.mkdir()
+        to_write = {"main.py": source, **(dict(files) if files else {})}
+        for name, text in to_write.items():
+            target = (work / name).resolve()
+            if Path(name).is_absolute() or work.resolve() not in target.parents:
+                raise ConfigError(f"sandbox file name {name!r} leaves the work dir", field="files")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        if drop:
+            os.chmod(base, 0o711)
+            for dirpath, dirnames, filenames in os.walk(work):
+                os.chown(dirpath, _NOBODY, _NOBODY)
+                for f in filenames:
+                    os.chown(os.path.join(dirpath, f), _NOBODY, _NOBODY)
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(work),
+            "TMPDIR": str(work),
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+        }
+        status_r, status_w = os.pipe()
+        cfg = {
+            "status_fd": status_w,
+            "workdir": str(work),
+            "network": limits.network,
+            "drop_root": drop_root,
+            "uid": _NOBODY,
+            "argv": [python, "-I", "-B", "main.py"],
+            "expose": sorted(
+                {
+                    os.path.realpath(python),
+                    os.path.abspath(python),
+                    sys.prefix,
+                    sys.base_prefix,
+                    sys.exec_prefix,
+                    *(p for p in sys.path if p and os.path.isdir(p)),
+                }
+            ),
+            "env": env,
+            "limits": {
+                "cpu": limits.cpu_seconds(),
+                "mem": int(limits.memory_mb) * 1024 * 1024,
+                "fsize": int(limits.max_file_mb * 1024 * 1024),
+                "nproc": int(limits.max_processes),
+            },
+        }
+        t0 = time.monotonic()
+        timed_out = False
+        try:
+            with (out / "stdout").open("wb") as fo, (out / "stderr").open("wb") as fe:
+                proc = subprocess.Popen(
+                    [python, "-I", "-S", "-B", "-c", _LAUNCHER, json.dumps(cfg)],
+                    cwd=work,
+                    stdin=subprocess.DEVNULL,
+                    stdout=fo,
+                    stderr=fe,
+                    env=env,
+                    start_new_session=True,
+                    pass_fds=(status_w,),
+                )
+            os.close(status_w)
+            status_w = -1
+            try:
+                proc.wait(timeout=limits.wall_time)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+            _kill_group(proc.pid)
+            proc.wait()
+            elapsed = time.monotonic() - t0
+            with os.fdopen(status_r, "rb") as fh:
+                status_r = -1
+                line = fh.read().decode("utf-8", "replace").strip()
+        finally:
+            for fd in (status_r, status_w):
+                if fd >= 0:
+                    os.close(fd)
+        status: dict[str, Any] = json.loads(line) if line else {}
+        stdout, out_trunc = _read_capped(out / "stdout", limits.max_output_bytes)
+        stderr, err_trunc = _read_capped(out / "stderr", limits.max_output_bytes)
+        if "error" in status:
+            stderr = f"{stderr}sandbox launcher: {status['error']}\n"
+        signal_no = status.get("signal")
+        returncode = status.get("returncode")
+        if timed_out:
+            import signal as _signal
+
+            signal_no, returncode = int(_signal.SIGKILL), None
+        elif not status:
+            # the launcher itself died (e.g. killed from outside)
+            returncode = proc.returncode if proc.returncode >= 0 else None
+            signal_no = -proc.returncode if proc.returncode < 0 else None
+        return SandboxResult(
+            returncode=returncode,
+            signal=signal_no,
+            timed_out=timed_out,
+            stdout=stdout,
+            stderr=stderr,
+            stdout_truncated=out_trunc,
+            stderr_truncated=err_trunc,
+            wall_time=elapsed,
+            isolation=tuple(status.get("isolation", ())),
+        )
