@@ -15,7 +15,8 @@ def test_all_matches_public_names():
         for n, v in vars(dqt).items()
         if not n.startswith("_") and not isinstance(v, types.ModuleType)
     }
-    assert public == exported - {"__version__"}
+    lazy = {"OpenAIBackend", "OpenAISampler"}  # loaded on first use (they import openai)
+    assert public == exported - {"__version__"} - lazy
 
 
 def test_version_is_a_string():

@@ -8,7 +8,10 @@ Importing the package is cheap and has no side effects: no network, no API-key
 lookup, no cache directories, no logging setup.
 """
 
+import typing
+
 from ._version import __version__
+from .backends import AnswerBook, FineTuneBackend, LocalStubBackend, MisalignmentCurve, Sampler
 from .errors import (
     BackendError,
     BackendUnavailableError,
@@ -19,6 +22,7 @@ from .errors import (
     FineTuneJobError,
     FitError,
     InsufficientDataError,
+    JobTimeoutError,
     SchemaVersionError,
     SeparationWarning,
     ThresholdWarning,
@@ -39,9 +43,13 @@ from .mixing import CorruptionMixer
 from .pool import ExamplePool
 from .records import (
     INCORRECT_KINDS,
+    JOB_STATUSES,
     LABELS,
+    Completion,
+    CostEstimate,
     EvalItem,
     Example,
+    FineTuneJob,
     Message,
     Mixture,
     MixtureSpec,
@@ -50,28 +58,43 @@ from .records import (
 from .samples import SAMPLE_DOMAINS, load_sample_examples, load_sample_pool
 from .tokens import count_chat_tokens, get_tokenizer
 
+if typing.TYPE_CHECKING:
+    from .backends.openai import OpenAIBackend, OpenAISampler
+
 __all__ = [
     "INCORRECT_KINDS",
+    "JOB_STATUSES",
     "LABELS",
     "SAMPLE_DOMAINS",
+    "AnswerBook",
     "BackendError",
     "BackendUnavailableError",
     "ChatFileReport",
+    "Completion",
     "ConfigError",
     "ConvergenceWarning",
     "CorruptionMixer",
+    "CostEstimate",
     "DataError",
     "DataQualityThresholdsError",
     "EvalItem",
     "Example",
     "ExamplePool",
+    "FineTuneBackend",
+    "FineTuneJob",
     "FineTuneJobError",
     "FitError",
     "InsufficientDataError",
+    "JobTimeoutError",
+    "LocalStubBackend",
     "Message",
+    "MisalignmentCurve",
     "Mixture",
     "MixtureSpec",
+    "OpenAIBackend",
+    "OpenAISampler",
     "PairedExample",
+    "Sampler",
     "SchemaVersionError",
     "SeparationWarning",
     "ThresholdWarning",
@@ -90,3 +113,13 @@ __all__ = [
     "write_mixtures",
     "write_paired_jsonl",
 ]
+
+
+def __getattr__(name: str) -> typing.Any:
+    # The OpenAI classes live in the one module that imports ``openai``; load it
+    # on first use so ``import dataquality_thresholds`` stays cheap.
+    if name in ("OpenAIBackend", "OpenAISampler"):
+        from .backends import openai as _openai
+
+        return getattr(_openai, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

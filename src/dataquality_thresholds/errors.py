@@ -13,6 +13,10 @@ it can be filtered as a group.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .records import FineTuneJob
 
 __all__ = [
     "BackendError",
@@ -24,6 +28,7 @@ __all__ = [
     "FineTuneJobError",
     "FitError",
     "InsufficientDataError",
+    "JobTimeoutError",
     "SchemaVersionError",
     "SeparationWarning",
     "ThresholdWarning",
@@ -150,6 +155,24 @@ class FineTuneJobError(BackendError):
         super().__init__(message)
         self.job_id = job_id
         self.code = code
+
+
+class JobTimeoutError(FineTuneJobError, TimeoutError):
+    """Waiting for a fine-tuning job ran out of time; the job keeps running remotely.
+
+    ``job_id`` names it; pass the job (or its key to ``submit``) to resume waiting.
+
+    Parameters
+    ----------
+    message : str
+        Explanation.
+    job : FineTuneJob
+        The job as last seen.
+    """
+
+    def __init__(self, message: str, *, job: FineTuneJob) -> None:
+        super().__init__(message, job_id=job.job_id, code="timeout")
+        self.job = job
 
 
 class FitError(DataQualityThresholdsError):

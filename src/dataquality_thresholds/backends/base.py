@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
-from ..errors import ConfigError, FineTuneJobError
+from ..errors import ConfigError, FineTuneJobError, JobTimeoutError
 from ..records import (
     JOB_STATUSES,
     TERMINAL_STATUSES,
@@ -40,24 +40,6 @@ Prompt: TypeAlias = "str | Sequence[Message | Mapping[str, Any]] | EvalItem"
 
 #: Called with the refreshed job after every poll of :meth:`FineTuneBackend.wait`.
 ProgressCallback = Callable[[FineTuneJob], None]
-
-
-class JobTimeoutError(FineTuneJobError, TimeoutError):
-    """:meth:`FineTuneBackend.wait` ran out of time; the job keeps running remotely.
-
-    ``job_id`` names it; pass the job (or its key to ``submit``) to resume waiting.
-
-    Parameters
-    ----------
-    message : str
-        Explanation.
-    job : FineTuneJob
-        The job as last seen.
-    """
-
-    def __init__(self, message: str, *, job: FineTuneJob) -> None:
-        super().__init__(message, job_id=job.job_id, code="timeout")
-        self.job = job
 
 
 def normalize_prompt(prompt: Prompt) -> tuple[Message, ...]:
