@@ -16,8 +16,8 @@ from .records import EvalItem, Message
 
 __all__ = [
     "MIN_NUMERIC_MASS",
-    "JudgedPrompt",
     "Judge",
+    "JudgedPrompt",
     "Judgment",
     "question_text",
     "score_distribution",

@@ -1,4 +1,4 @@
-"""Run untrusted Python in a subprocess with time, CPU, memory and output limits.
+r"""Run untrusted Python in a subprocess with time, CPU, memory and output limits.
 
 Used by :class:`~dataquality_thresholds.judging.CodeTestJudge` to run a
 model's code against an item's unit tests. What it guarantees, and where, is
@@ -26,6 +26,7 @@ not by ``preexec_fn``, so running sandboxes from many threads is safe.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -85,7 +86,7 @@ class SandboxLimits:
     network: bool = False
 
     def cpu_seconds(self) -> int:
-        """The CPU limit in whole seconds."""
+        """Return the CPU limit in whole seconds."""
         if self.cpu_time is not None:
             return max(1, int(self.cpu_time))
         return max(1, int(-(-self.wall_time // 1)))
@@ -250,10 +251,8 @@ def _read_capped(path: Path, cap: int) -> tuple[str, bool]:
 def _kill_group(pgid: int) -> None:
     import signal
 
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def run_python(
@@ -316,7 +315,7 @@ def run_python(
             target.write_text(text, encoding="utf-8")
         if drop:
             os.chmod(base, 0o711)
-            for dirpath, dirnames, filenames in os.walk(work):
+            for dirpath, _dirnames, filenames in os.walk(work):
                 os.chown(dirpath, _NOBODY, _NOBODY)
                 for f in filenames:
                     os.chown(os.path.join(dirpath, f), _NOBODY, _NOBODY)
