@@ -33,11 +33,11 @@ from scipy.special import expit, logit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from dataquality_thresholds.errors import (  # noqa: E402
+from dataquality_thresholds.errors import (
     DataQualityThresholdsError,
     ThresholdWarning,
 )
-from dataquality_thresholds.fitting import ThresholdFitter  # noqa: E402
+from dataquality_thresholds.fitting import ThresholdFitter
 
 FRACTIONS = np.array([0.1, 0.25, 0.5, 0.75, 0.9, 1.0])
 FLOOR, TOP, Q, SLOPE = 0.35, 0.85, 0.9, 10.0
@@ -154,61 +154,58 @@ def speed():
           f"{np.median(btimes):.3f} s ({fit.boot_failed} resamples dropped)")
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="100 replications per cell")
-    ap.add_argument("--reps", type=int, default=None)
-    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    ap.add_argument("--seed", type=int, default=20260101)
-    ap.add_argument("--shapes", default="logistic,hinge,gompertz")
-    ap.add_argument("--interval", default=None, help="override the default interval method")
-    ap.add_argument("--method", default="logistic")
-    ap.add_argument("--no-speed", action="store_true")
-    args = ap.parse_args(argv)
-    reps = args.reps or (100 if args.quick else 1000)
-    options = {"method": args.method}
-    if args.interval:
-        options["interval"] = args.interval
-    shapes = args.shapes.split(",")
-    cells = list(product(shapes, (0.5, 0.6, 0.95), (2, 3, 5), (100, 500), (0.0, 0.3, 0.6)))
-    cells += list(product(["flat"], (0.0,), (2, 3, 5), (100, 500), (0.0, 0.3, 0.6)))
-    seeds = np.random.SeedSequence(args.seed).spawn(len(cells))
-    chunk = max(1, reps // 4)
-    tasks = []
-    for cell, ss in zip(cells, seeds):
-        subs = ss.spawn((reps + chunk - 1) // chunk)
-        for j, s in enumerate(subs):
-            n = min(chunk, reps - j * chunk)
-            tasks.append((cell, n, s, options))
-    t0 = time.perf_counter()
-    print(f"coverage study: {len(cells)} cells x {reps} replications, {args.workers} workers, "
-          f"fitter options {options} (defaults otherwise)", flush=True)
+def simulate_all(args, tasks, t0):
     merged: dict = {}
     with mp.get_context("spawn").Pool(args.workers) as pool:
-        for cell, truth, est, lo, hi, conv, pv in pool.imap_unordered(run_cell, tasks):
+        for done, (cell, truth, est, lo, hi, conv, pv) in enumerate(
+            pool.imap_unordered(run_cell, tasks), 1
+        ):
+            if done % 20 == 0:
+                print(f"  {done}/{len(tasks)} tasks, {time.perf_counter() - t0:.0f} s",
+                      file=sys.stderr, flush=True)
+            if args.save:
+                np.savez(Path(args.save) / f"task{done:05d}.npz", cell=np.array(cell, dtype=object),
+                         truth=truth, est=est, lo=lo, hi=hi, conv=conv, pv=pv)
             m = merged.setdefault(cell, [truth, [], [], [], [], []])
             for lst, arr in zip(m[1:], (est, lo, hi, conv, pv)):
                 lst.append(arr)
-    elapsed = time.perf_counter() - t0
+    return merged
+
+
+def load(folder: Path) -> dict:
+    merged: dict = {}
+    for f in sorted(folder.glob("task*.npz")):
+        z = np.load(f, allow_pickle=True)
+        cell = tuple(z["cell"].tolist())
+        m = merged.setdefault(cell, [float(z["truth"]), [], [], [], [], []])
+        for lst, key in zip(m[1:], ("est", "lo", "hi", "conv", "pv")):
+            lst.append(z[key])
+    return merged
+
+
+def report(cells, merged):
     print(f"{'truth':9s} {'T':>5s} {'seeds':>5s} {'items':>5s} {'tau':>4s} {'T_true':>7s} "
-          f"{'bias':>8s} {'rmse':>7s} {'cover':>6s} {'width':>6s} {'nonconv':>7s}")
+          f"{'bias':>8s} {'rmse':>7s} {'cover':>6s} {'width':>6s} {'nonconv':>7s} {'reps':>5s}")
     worst = {}
     for cell in cells:
         if cell[0] == "flat":
             continue
+        if cell not in merged:
+            continue
         truth, *parts = merged[cell]
         est, lo, hi, conv, _ = (np.concatenate(p) for p in parts)
         s = summarise(truth, est, lo, hi, conv)
+        n_reps = est.size
         flag = "" if (cell[4] == 0 or (0.93 <= s["cover"] <= 0.97 and abs(s["bias"]) < 0.01)) \
             else "  <- misses target"
         print(f"{cell[0]:9s} {cell[1]:5.2f} {cell[2]:5d} {cell[3]:5d} {cell[4]:4.1f} {truth:7.4f} "
               f"{s['bias']:+8.4f} {s['rmse']:7.4f} {s['cover']:6.3f} {s['width']:6.3f} "
-              f"{s['nonconv']:7.3f}{flag}")
+              f"{s['nonconv']:7.3f} {n_reps:5d}{flag}")
         key = cell[0]
         worst.setdefault(key, []).append((s["cover"], abs(s["bias"]), cell[4]))
     print("\ntype-I error of 'threshold exists' (flat truth, alpha = 0.05, 199 bootstrap draws):")
     for cell in cells:
-        if cell[0] != "flat":
+        if cell[0] != "flat" or cell not in merged:
             continue
         pv = np.concatenate(merged[cell][5])
         pv = pv[np.isfinite(pv)]
@@ -219,6 +216,47 @@ def main(argv=None):
         pos = [v for v in vals if v[2] > 0]
         print(f"  {key:9s} coverage {min(v[0] for v in pos):.3f} - {max(v[0] for v in pos):.3f}, "
               f"max |bias| {max(v[1] for v in pos):.4f}")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="100 replications per cell")
+    ap.add_argument("--reps", type=int, default=None)
+    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--seed", type=int, default=20260101)
+    ap.add_argument("--shapes", default="logistic,hinge,gompertz")
+    ap.add_argument("--interval", default=None, help="override the default interval method")
+    ap.add_argument("--method", default="logistic")
+    ap.add_argument("--no-speed", action="store_true")
+    ap.add_argument("--save", default=None, help="folder to keep each finished task in")
+    ap.add_argument("--report", default=None,
+                    help="only print the tables from the tasks saved in this folder")
+    args = ap.parse_args(argv)
+    reps = args.reps or (100 if args.quick else 1000)
+    options = {"method": args.method}
+    if args.interval:
+        options["interval"] = args.interval
+    shapes = args.shapes.split(",")
+    cells = list(product(shapes, (0.5, 0.6, 0.95), (2, 3, 5), (100, 500), (0.0, 0.3, 0.6)))
+    cells += list(product(["flat"], (0.0,), (2, 3, 5), (100, 500), (0.0, 0.3, 0.6)))
+    seeds = np.random.SeedSequence(args.seed).spawn(len(cells))
+    chunk = max(1, min(100, reps // 4))
+    n_chunks = (reps + chunk - 1) // chunk
+    subs = [ss.spawn(n_chunks) for ss in seeds]
+    # replication chunks outermost: a run stopped early still covers every cell
+    tasks = [(cell, min(chunk, reps - j * chunk), sub[j], options)
+             for j in range(n_chunks) for cell, sub in zip(cells, subs)]
+    t0 = time.perf_counter()
+    print(f"coverage study: {len(cells)} cells x {reps} replications, {args.workers} workers, "
+          f"fitter options {options} (defaults otherwise)", flush=True)
+    if args.report:
+        merged = load(Path(args.report))
+    else:
+        if args.save:
+            Path(args.save).mkdir(parents=True, exist_ok=True)
+        merged = simulate_all(args, tasks, t0)
+    elapsed = time.perf_counter() - t0
+    report(cells, merged)
     print(f"\nsimulation wall time {elapsed:.0f} s")
     if not args.no_speed:
         speed()

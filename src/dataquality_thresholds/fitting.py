@@ -44,7 +44,7 @@ SCHEMA_VERSION = 1
 _METHODS = ("logistic", "changepoint", "auto")
 _THRESHOLDS = ("recovery", "midpoint", "breakpoint")
 _INTERVALS = {
-    "logistic": ("fieller", "delta", "delta_x", "bootstrap"),
+    "logistic": ("fieller", "inverse", "delta", "delta_x", "bootstrap"),
     "hinge": ("profile", "delta"),
     "segmented": ("profile", "delta"),
 }
@@ -279,8 +279,9 @@ class ThresholdFit:
     def _logistic_ci(self, method: str, tq: float) -> tuple[float, float]:
         fit = self._internal_logistic()
         spec = self._spec()
-        if method == "fieller":
-            lo, hi, _ = _lg.fieller(fit, spec, tq, self._admissible_u())
+        if method in ("fieller", "inverse"):
+            solve = _lg.fieller if method == "fieller" else _lg.invert
+            lo, hi, _ = solve(fit, spec, tq, self._admissible_u())
             return self._from_u(lo), self._from_u(hi)
         u_hat, g = _lg.thr_grad(fit, spec)
         se_u = float(np.sqrt(max(g @ fit.cov @ g, 0.0)))

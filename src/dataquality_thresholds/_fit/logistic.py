@@ -11,7 +11,15 @@ from scipy.stats import norm
 from .data import RunData
 from .optim import minimize_newton, num_grad, num_hess
 
-__all__ = ["LogisticFit", "ThresholdSpec", "bootstrap", "fieller", "fit_logistic", "thr_u"]
+__all__ = [
+    "LogisticFit",
+    "ThresholdSpec",
+    "bootstrap",
+    "fieller",
+    "fit_logistic",
+    "invert",
+    "thr_u",
+]
 
 NAMES = ("b", "c", "d", "e")
 _EPS = 1e-10
@@ -190,7 +198,9 @@ class _Objective:
         return -(J[:, self.free].T @ (d.w * r))
 
 
-def _start(data: RunData, u: np.ndarray, theta0: np.ndarray, free: np.ndarray) -> np.ndarray:
+def _start(
+    data: RunData, u: np.ndarray, theta0: np.ndarray, free: np.ndarray, firth: bool = False
+) -> np.ndarray:
     """Best point of a (b, m) grid with c, d solved by weighted least squares."""
     ufin = u[np.isfinite(u)]
     lo, hi = float(ufin.min()), float(ufin.max())
@@ -227,6 +237,12 @@ def _start(data: RunData, u: np.ndarray, theta0: np.ndarray, free: np.ndarray) -
         assert data.k is not None and data.n is not None
         mu = np.clip(mu, 1e-9, 1 - 1e-9)
         obj = -np.sum(data.w * (xlogy(data.k, mu) + xlogy(data.n - data.k, 1 - mu)), axis=1)
+        if firth:
+            _, J = _mu_jac(theta, u)
+            W = data.w * data.n / (mu * (1 - mu))
+            Jf = J[..., free]
+            sign, logdet = np.linalg.slogdet(np.einsum("pgi,pg,pgj->pij", Jf, W, Jf))
+            obj = np.where(sign > 0, obj - 0.5 * logdet, np.inf)
     return theta[int(np.nanargmin(obj))]
 
 
@@ -267,9 +283,9 @@ def fit_logistic(
         u[data.x == 0] = -np.inf
     theta0 = np.array([1.0, fixed.get("c", 0.0), fixed.get("d", 1.0), 0.0])
     free = np.array([0] + [i for i, nm in ((1, "c"), (2, "d")) if nm not in fixed] + [3])
-    start = _start(data, u, theta0, free)
-    lower, upper = _bounds(data, u)
     firth_first = data.family == "binomial" and penalty == "firth"
+    start = _start(data, u, theta0, free, firth=firth_first)
+    lower, upper = _bounds(data, u)
     obj = _Objective(data, u, start, free, firth=firth_first)
     res = minimize_newton(
         obj.f,
@@ -279,17 +295,14 @@ def fit_logistic(
         upper[free],
         hess=None if firth_first else obj.hess_plain,
     )
-    if firth_first:
-        penalty = "done"
-    # Separation: the MLE runs to the edge (a floor/top at 0 or 1, or a step) while
-    # some tested x has only 0s or only 1s. Refit with the Firth (Jeffreys) penalty.
-    sep = bool(res.at_bound and separated(data)) and penalty != "done"
-    if data.family == "binomial" and sep:
+    # Separation: some tested x has only 0s or only 1s. With the Firth (Jeffreys)
+    # penalty already on, it is reported; without it, the fit is redone with the
+    # penalty when the plain MLE ran to the edge (a floor/top at 0 or 1, or a step).
+    sep = separated(data) and (firth_first or res.at_bound)
+    if sep and not firth_first:
         obj = _Objective(data, u, obj.full(res.x), free, firth=True)
-        x0 = res.x
-        if sep:
-            span = upper[free] - lower[free]
-            x0 = np.clip(res.x, lower[free] + 1e-3 * span, upper[free] - 1e-3 * span)
+        span = upper[free] - lower[free]
+        x0 = np.clip(res.x, lower[free] + 1e-3 * span, upper[free] - 1e-3 * span)
         res = minimize_newton(obj.f, obj.grad, x0, lower[free], upper[free])
     theta = obj.full(res.x)
     mu, _ = _mu_jac(theta, u)
@@ -405,6 +418,67 @@ def fieller(
             lo = r2
     lo_c, hi_c = max(lo, adm[0]), min(hi, adm[1])
     return float(lo_c), float(hi_c), bool(unbounded or lo < adm[0] or hi > adm[1])
+
+
+def _s_and_grad(b: float, m: float, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``expit(b (u - m))`` and its gradient in ``(b, m)``; shape (U,), (U, 2)."""
+    fin = np.isfinite(u)
+    du = np.where(fin, u - m, 0.0)
+    s = np.where(fin, expit(b * du), 0.0)
+    ds = s * (1 - s)
+    return s, np.stack([ds * du, -ds * b], axis=-1)
+
+
+def invert(fit: LogisticFit, spec: ThresholdSpec, tq: float,
+           adm: tuple[float, float], n_grid: int = 801) -> tuple[float, float, bool]:
+    """Fieller-type test inversion on the curve scale.
+
+    Keeps every ``u0`` at which the fitted curve is not significantly different
+    from the recovery target: ``(s(u0) - target)^2 <= t^2 Var(s(u0) - target)``,
+    with ``s = expit(b (u - m))`` (``c`` and ``d`` cancel) and the variance by the
+    delta method. Returns the piece containing the estimate, clipped to ``adm``, and
+    whether it reached the clip.
+    """
+    b, m = float(fit.theta[0]), float(fit.theta[3])
+    pos = {int(i): j for j, i in enumerate(fit.free)}
+    idx = [pos[0], pos[3]]
+    C = fit.cov[np.ix_(idx, idx)]
+    u_hat = float(thr_u(fit.theta, spec))
+    if spec.kind == "midpoint":
+        target, g_t = 0.5, np.zeros(2)
+    else:
+        ends = np.array([spec.u_lo, spec.u_ref])
+        s_e, g_e = _s_and_grad(b, m, ends)
+        s_lo, g_lo = (0.0, np.zeros(2)) if spec.floor == "asymptote" else (s_e[0], g_e[0])
+        s_hi, g_hi = (1.0, np.zeros(2)) if spec.ceiling == "asymptote" else (s_e[1], g_e[1])
+        target = s_lo + spec.q * (s_hi - s_lo)
+        g_t = g_lo + spec.q * (g_hi - g_lo)
+    ufin_lo = adm[0] if np.isfinite(adm[0]) else u_hat - 20 / max(b, 1e-12)
+    ufin_hi = adm[1] if np.isfinite(adm[1]) else u_hat + 20 / max(b, 1e-12)
+    grid = np.union1d(np.linspace(ufin_lo, ufin_hi, n_grid), [u_hat])
+    s, g = _s_and_grad(b, m, grid)
+    h = s - target
+    gh = g - g_t
+    var = np.einsum("ui,ij,uj->u", gh, C, gh)
+    stat = h * h - tq * tq * var  # <= 0 inside
+    j = int(np.searchsorted(grid, u_hat))
+    j = min(j, grid.size - 1)
+    lo_i = j
+    while lo_i > 0 and stat[lo_i - 1] <= 0:
+        lo_i -= 1
+    hi_i = j
+    while hi_i < grid.size - 1 and stat[hi_i + 1] <= 0:
+        hi_i += 1
+
+    def cross(i_in: int, i_out: int) -> float:
+        a_, b_ = stat[i_in], stat[i_out]
+        frac = a_ / (a_ - b_) if b_ != a_ else 0.0
+        return float(grid[i_in] + frac * (grid[i_out] - grid[i_in]))
+
+    clipped = lo_i == 0 or hi_i == grid.size - 1
+    lo = float(grid[0]) if lo_i == 0 else cross(lo_i, lo_i - 1)
+    hi = float(grid[-1]) if hi_i == grid.size - 1 else cross(hi_i, hi_i + 1)
+    return max(lo, adm[0]), min(hi, adm[1]), bool(clipped)
 
 
 def bootstrap(
