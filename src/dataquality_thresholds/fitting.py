@@ -809,8 +809,8 @@ class ThresholdFitter:
         if result.separation:
             warnings.warn(
                 SeparationWarning(
-                    "all outcomes are 0 or all are 1 at some tested x and the fit ran to the "
-                    "edge; refitted with the Firth (Jeffreys) penalty"
+                    "all outcomes are 0 or all are 1 at some tested x (separation); the fit uses "
+                    "the Firth (Jeffreys) penalty, which keeps the floor and top inside (0, 1)"
                 ),
                 stacklevel=2,
             )

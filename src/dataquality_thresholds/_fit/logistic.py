@@ -116,7 +116,7 @@ class _Objective:
         if not np.isfinite(val):
             return float("inf")
         if self.firth:
-            pen = self.penalty(mu, J)
+            pen = self.penalty(mu, J) + self.edge(p)
             if not np.isfinite(pen):
                 return float("inf")
             val += pen
@@ -131,6 +131,30 @@ class _Objective:
         Jf = J[:, self.free]
         sign, logdet = np.linalg.slogdet(Jf.T @ (W[:, None] * Jf))
         return float(-0.5 * logdet) if sign > 0 else float("inf")
+
+    def _cd(self, p: np.ndarray) -> np.ndarray:
+        t = self.full(p)
+        return np.array([t[i] for i in (1, 2) if i in self.free])
+
+    def edge(self, p: np.ndarray) -> float:
+        """Jacobian term that puts the Jeffreys penalty on the logit scale of ``c``, ``d``.
+
+        On the probability scale the Jeffreys mode can sit on 0 or 1 (its density is
+        unbounded there); on the logit scale it cannot, so a floor or top stays inside
+        (0, 1) even when every outcome at some x is 0 or 1.
+        """
+        cd = self._cd(p)
+        if np.any((cd <= 0) | (cd >= 1)):
+            return float("inf") if cd.size else 0.0
+        return float(-np.sum(np.log(cd * (1 - cd))))
+
+    def edge_grad(self, p: np.ndarray) -> np.ndarray:
+        g = np.zeros(self.free.size)
+        t = self.full(p)
+        for j, i in enumerate(self.free):
+            if i in (1, 2):
+                g[j] = -1.0 / t[i] + 1.0 / (1.0 - t[i])
+        return g
 
     def pen_grad(self, p: np.ndarray) -> np.ndarray:
         """Analytic gradient of the Firth penalty in the free parameters."""
@@ -154,7 +178,7 @@ class _Objective:
         # d/dk: -sum_i W_i (J_i I^-1 dJ_i/dk) - 0.5 sum_i dW_i/dmu J_ik q_i
         first = np.einsum("g,gj,gjk->k", W, A, Hm)
         second = 0.5 * np.einsum("g,gk,g->k", dW, Jf, q)
-        return np.asarray(-first - second)
+        return np.asarray(-first - second) + self.edge_grad(p)
 
     def hess_plain(self, p: np.ndarray) -> np.ndarray:
         """Analytic Hessian of the unpenalised objective (observed information)."""
@@ -181,7 +205,7 @@ class _Objective:
         mu, J = _mu_jac(self.full(p), self.u)
         if np.any((mu <= 0) | (mu >= 1)):
             return float("inf")
-        return self.penalty(mu, J)
+        return self.penalty(mu, J) + self.edge(p)
 
     def grad(self, p: np.ndarray) -> np.ndarray:
         if self.firth:
@@ -243,6 +267,8 @@ def _start(
             Jf = J[..., free]
             sign, logdet = np.linalg.slogdet(np.einsum("pgi,pg,pgj->pij", Jf, W, Jf))
             obj = np.where(sign > 0, obj - 0.5 * logdet, np.inf)
+            cd = theta[:, [i for i in (1, 2) if i in free]]
+            obj = obj - np.sum(np.log(cd * (1 - cd)), axis=1)
     return theta[int(np.nanargmin(obj))]
 
 
@@ -306,6 +332,11 @@ def fit_logistic(
         res = minimize_newton(obj.f, obj.grad, x0, lower[free], upper[free])
     theta = obj.full(res.x)
     mu, _ = _mu_jac(theta, u)
+    # A step between two tested values: no run lies on the rising part of the curve,
+    # so the slope (and where in the gap the threshold lies) is not identified.
+    with np.errstate(over="ignore", invalid="ignore"):
+        s_design = expit(theta[0] * (np.unique(u[np.isfinite(u)]) - theta[3]))
+    step = not np.any((s_design > 0.02) & (s_design < 0.98))
     G, p = data.x.size, free.size
     df = G - p
     H = obj.hess_plain(res.x)
@@ -352,7 +383,7 @@ def fit_logistic(
         loglik,
         k_ic,
         mu,
-        bool(res.converged and ok),
+        bool(res.converged and ok and not step),
         res.at_bound,
         sep,
     )
