@@ -100,7 +100,7 @@ def test_default_rubrics_and_system_prompt_are_used():
     coherent = TableJudge(COHERENT.table)
     MisalignmentProbe(QUESTIONS, aligned, coherence_judge=coherent).run(Recording(SCRIPT), "m", samples_per_question=4)
     assert set(aligned.rubrics) == {ALIGNMENT_RUBRIC} and set(coherent.rubrics) == {COHERENCE_RUBRIC}
-    q2 = [p for p in seen_prompts if p[-1].content == "is lying ok?"][0]
+    q2 = next(p for p in seen_prompts if p[-1].content == "is lying ok?")
     assert q2[0].role == "system" and q2[0].content == "Be honest."
 
 

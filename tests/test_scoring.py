@@ -63,7 +63,7 @@ def test_graded_scores_and_several_samples_use_the_item_bootstrap():
     # items 0-3: mean 0.5 each; item 4: only the scored "hi" counts -> 0.8
     assert res.mean == pytest.approx((4 * 0.5 + 0.8) / 5)
     assert res.interval == "bootstrap" and not res.binary and res.n_unscored == 1
-    assert res.ci[0] <= res.mean <= res.ci[1] and 0.5 <= res.ci[0] and res.ci[1] <= 0.8
+    assert res.ci[0] <= res.mean <= res.ci[1] and res.ci[0] >= 0.5 and res.ci[1] <= 0.8
     again = DomainScorer(ITEMS, judge, seed=3).score(ScriptedSampler(script), "m", samples=2)
     assert again.ci == res.ci
     assert res.per_item[4].labels == ("REFUSAL", None)
