@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BackendError",
     "BackendUnavailableError",
+    "BudgetExceededError",
     "ConfigError",
     "ConvergenceWarning",
     "DataError",
@@ -54,6 +55,25 @@ class ConfigError(DataQualityThresholdsError, ValueError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class BudgetExceededError(ConfigError):
+    """A study's planned or actual spend exceeds its ``budget_usd``.
+
+    Parameters
+    ----------
+    message : str
+        Explanation.
+    planned_usd : float
+        What the plan (or the spend so far plus the next job) would cost.
+    budget_usd : float
+        The budget.
+    """
+
+    def __init__(self, message: str, *, planned_usd: float, budget_usd: float) -> None:
+        super().__init__(message, field="budget_usd")
+        self.planned_usd = planned_usd
+        self.budget_usd = budget_usd
 
 
 class DataError(DataQualityThresholdsError, ValueError):
