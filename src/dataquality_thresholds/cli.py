@@ -1,9 +1,15 @@
 """The ``dqt`` command.
 
 ``dqt demo``
-    The offline main job. For now (until the study runner lands) it builds
-    mixtures from the bundled sample data at several correct shares, writes
-    them with their manifests, and prints the manifests.
+    The offline main job: a full study on the bundled four-domain data with the
+    LocalStubBackend (a simulation), obvious and subtle corruption, six correct
+    shares and replicates; prints the threshold tables and writes the report and
+    plots to the folder it names.
+``dqt plan CONFIG`` / ``dqt run CONFIG`` / ``dqt resume RUN_DIR`` / ``dqt report RUN_DIR``
+    Plan, run, resume and report a study described by a TOML config
+    (see :mod:`dataquality_thresholds.config`).
+``dqt fit CSV``
+    Fit thresholds to a table of your own numbers.
 ``dqt mix POOL.jsonl``
     Mix a paired-example file at chosen shares and write the training files.
 ``dqt validate FILE.jsonl``
@@ -13,10 +19,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ._version import __version__
 from .errors import DataQualityThresholdsError
@@ -24,7 +30,6 @@ from .io import validate_chat_jsonl, write_mixtures
 from .mixing import CorruptionMixer
 from .pool import ExamplePool
 from .records import Mixture
-from .samples import SAMPLE_DOMAINS, load_sample_pool
 from .tokens import count_chat_tokens, get_tokenizer
 
 __all__ = ["main"]
@@ -69,23 +74,185 @@ def _summarise(
         )
 
 
+DEMO_CONFIG: dict[str, object] = {
+    "seed": 0,
+    "fractions": [0.1, 0.25, 0.5, 0.75, 0.9, 1.0],
+    "corruptions": ["obvious", "subtle"],
+    "replicates": 2,
+    "size": 100,
+    "backend": {"kind": "stub", "base_model": "stub-base"},
+    "probe": {"questions": "bundled", "samples": 20, "judge": "known"},
+    "domain": [
+        {"name": "coding", "judge": "reference"},
+        {"name": "finance", "judge": "reference"},
+        {"name": "health", "judge": "reference"},
+        {"name": "legal", "judge": "reference"},
+    ],
+}
+
+
+def _print_tables(results: Any) -> None:
+    metrics = {r["metric"] for r in results.rows}
+    for metric, title in (
+        ("domain_score", "domain performance"),
+        ("misaligned_rate", "misalignment (probe)"),
+    ):
+        if metric in metrics:
+            print(f"\nThresholds: {title} (share of correct data where the curve recovers 90%)")
+            print(results.fit(metric).to_text())
+
+
+def _finish(results: Any, run_dir: Path) -> None:
+    _print_tables(results)
+    report = results.report(run_dir / "report.html")
+    plots = []
+    try:
+        import matplotlib.pyplot as plt
+
+        for metric in ("domain_score", "misaligned_rate"):
+            if results.metric(metric):
+                fig = results.plot(metric)
+                fig.savefig(run_dir / f"{metric}.png", dpi=110)
+                plt.close(fig)
+                plots.append(run_dir / f"{metric}.png")
+    except ImportError:
+        pass
+    print(f"\nReport: {report}")
+    for p in plots:
+        print(f"Plot:   {p}")
+
+
 def _demo(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    print(f"dataquality_thresholds {__version__}: offline demo on the bundled sample data")
-    print(f"correct shares {args.fractions}, corruptions obvious and subtle, seed {args.seed}\n")
-    first: Mixture | None = None
-    for domain in SAMPLE_DOMAINS:
-        pool = load_sample_pool(domain)
-        size = min(args.size, len(pool))
-        mixer = CorruptionMixer(pool, size=size, seed=args.seed)
-        mixtures = [m for kind in ("obvious", "subtle") for m in mixer.sweep(args.fractions, kind)]
-        paths = write_mixtures(mixtures, out / domain)
-        _summarise(domain, mixtures, paths)
-        first = first or mixtures[0]
-    assert first is not None
-    print("\nEvery mixture uses the same prompts; only the responses change. One manifest in full:")
-    print(json.dumps(first.manifest, indent=2, sort_keys=True))
-    print(f"\nTraining files and manifests are in {out}/<domain>/.")
+    import time
+
+    from .config import build_study, parse_config
+
+    out = Path(args.out).resolve()
+    cfg = parse_config(
+        {**DEMO_CONFIG, "run_dir": str(out), "seed": args.seed, "replicates": args.replicates},
+        source="dqt demo",
+    )
+    study = build_study(cfg)
+    print(
+        f"dataquality_thresholds {__version__}: offline demo study "
+        "(LocalStubBackend: a simulation, not a real model)"
+    )
+    print(study)
+    print(study.plan().summary())
+    t0 = time.perf_counter()
+    results = study.run(progress=not args.quiet)
+    print(
+        f"\nran {len(results.jobs)} simulated fine-tunes and their evaluations in "
+        f"{time.perf_counter() - t0:.1f} s"
+    )
+    _finish(results, out)
+    return 0
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from .config import build_study, load_config
+
+    return build_study(load_config(args.config))
+
+
+def _plan(args: argparse.Namespace) -> int:
+    study = _load(args)
+    print(study)
+    print(study.plan().summary())
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    import shutil
+
+    study = _load(args)
+    study.run_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(args.config, study.run_dir / "config.toml")
+    print(study.plan().summary())
+    results = study.run(progress=not args.quiet, log=print)
+    _finish(results, study.run_dir)
+    return 0 if results.completed else 3
+
+
+def _resume(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run_dir)
+    cfg_path = run_dir / "config.toml"
+    if not cfg_path.exists():
+        print(
+            f"dqt: error: {run_dir} has no config.toml (was it made by 'dqt run'?)", file=sys.stderr
+        )
+        return 2
+    from .config import build_study, load_config
+
+    cfg = load_config(cfg_path)
+    study = build_study(cfg)
+    # the copied config's run_dir was relative to the original config's folder
+    study.run_dir = run_dir.resolve()
+    results = study.run(progress=not args.quiet, log=print)
+    _finish(results, study.run_dir)
+    return 0 if results.completed else 3
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .results import StudyResults
+
+    results = StudyResults.from_run_dir(args.run_dir)
+    _finish(results, Path(args.run_dir))
+    return 0
+
+
+def _fit(args: argparse.Namespace) -> int:
+    import csv
+
+    from .errors import DataError
+    from .fitting import ThresholdFitter
+
+    path = Path(args.csv)
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except FileNotFoundError:
+        raise DataError("file not found", path=path) from None
+    if not rows:
+        raise DataError("no rows", path=path)
+    cols = set(rows[0])
+    xcol = "fraction" if "fraction" in cols else "x"
+    if xcol not in cols:
+        raise DataError("needs a 'fraction' (or 'x') column", path=path, line=1, field="fraction")
+    counts = {"successes", "n"} <= cols
+    ycol = "value" if "value" in cols else "y"
+    if not counts and ycol not in cols:
+        raise DataError(
+            "needs a 'value' column, or 'successes' and 'n'", path=path, line=1, field="value"
+        )
+    group_cols = [c for c in ("domain", "corruption", "metric", "group") if c in cols]
+    groups: dict[tuple[str, ...], list[tuple[int, dict[str, str]]]] = {}
+    for i, r in enumerate(rows, start=2):
+        groups.setdefault(tuple(r[c] for c in group_cols), []).append((i, r))
+
+    def num(i: int, r: dict[str, str], c: str) -> float:
+        try:
+            return float(r[c])
+        except (TypeError, ValueError):
+            raise DataError(
+                f"expected a number, got {r[c]!r}", path=path, line=i, field=c
+            ) from None
+
+    fitter = ThresholdFitter(
+        method=args.method, recovery=args.recovery, level=args.level, seed=args.seed
+    )
+    for key, sel in groups.items():
+        x = [num(i, r, xcol) for i, r in sel]
+        if counts:
+            fit = fitter.fit(
+                x, [num(i, r, "successes") for i, r in sel], n=[num(i, r, "n") for i, r in sel]
+            )
+        else:
+            fit = fitter.fit(x, [num(i, r, ycol) for i, r in sel])
+        if group_cols:
+            print(" / ".join(f"{c}={v}" for c, v in zip(group_cols, key, strict=True)))
+        print(fit.summary())
+        print()
     return 0
 
 
@@ -113,12 +280,39 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="offline demo on the bundled sample data")
+    demo = sub.add_parser("demo", help="offline demo study on the bundled data (no API key)")
     demo.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
-    demo.add_argument("--size", type=int, default=24, help="rows per mixture (default: 24)")
-    demo.add_argument("--fractions", type=_fractions, default=list(DEFAULT_FRACTIONS))
+    demo.add_argument("--replicates", type=int, default=2)
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=_demo)
+
+    for name, func, hlp in (
+        ("plan", _plan, "show what a study config will fine-tune and cost"),
+        ("run", _run, "run (or resume) the study a config describes"),
+    ):
+        p = sub.add_parser(name, help=hlp)
+        p.add_argument("config", help="study config (TOML)")
+        p.add_argument("--quiet", action="store_true")
+        p.set_defaults(func=func)
+    res = sub.add_parser("resume", help="resume a study from its run directory")
+    res.add_argument("run_dir")
+    res.add_argument("--quiet", action="store_true")
+    res.set_defaults(func=_resume)
+    rep = sub.add_parser("report", help="write the report of a run directory")
+    rep.add_argument("run_dir")
+    rep.set_defaults(func=_report)
+    fit = sub.add_parser("fit", help="fit thresholds to your own table (CSV)")
+    fit.add_argument(
+        "csv",
+        help="columns: fraction, value (or successes and n); optional grouping columns "
+        "domain, corruption, metric, group",
+    )
+    fit.add_argument("--method", default="logistic", choices=["logistic", "changepoint", "auto"])
+    fit.add_argument("--recovery", type=float, default=0.9)
+    fit.add_argument("--level", type=float, default=0.95)
+    fit.add_argument("--seed", type=int, default=0)
+    fit.set_defaults(func=_fit)
 
     mix = sub.add_parser("mix", help="mix a paired-example JSONL file at several correct shares")
     mix.add_argument("pool", help="paired-example JSONL file")
