@@ -726,7 +726,7 @@ def calendar_deadline(p: tuple[Any, ...], rng: np.random.Generator) -> dict[str,
         "ref": day(good),
         "ref_subtle": day(slip),
         "ref_obvious": day(bad),
-        "numeric": False,
+
     }
 
 
@@ -754,7 +754,7 @@ def business_days(p: tuple[Any, ...], rng: np.random.Generator) -> dict[str, Any
         "ref": day(good),
         "ref_subtle": day(slip),
         "ref_obvious": day(bad),
-        "numeric": False,
+
     }
 
 
@@ -777,7 +777,7 @@ def month_deadline(p: tuple[Any, ...], rng: np.random.Generator) -> dict[str, An
         "ref": day(good),
         "ref_subtle": day(slip),
         "ref_obvious": day(bad),
-        "numeric": False,
+
     }
 
 
@@ -801,7 +801,7 @@ def weekend_rollover(p: tuple[Any, ...], rng: np.random.Generator) -> dict[str, 
         "ref": day(good),
         "ref_subtle": day(slip),
         "ref_obvious": day(bad),
-        "numeric": False,
+
     }
 
 
