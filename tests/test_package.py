@@ -15,7 +15,8 @@ def test_all_matches_public_names():
         for n, v in vars(dqt).items()
         if not n.startswith("_") and not isinstance(v, types.ModuleType)
     }
-    lazy = {"OpenAIBackend", "OpenAISampler"}  # loaded on first use (they import openai)
+    lazy = set(dqt._LAZY)  # loaded on first use (they import openai, scipy, statsmodels)
+    assert lazy <= exported
     assert public == exported - {"__version__"} - lazy
 
 

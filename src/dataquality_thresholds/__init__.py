@@ -15,6 +15,7 @@ from .backends import AnswerBook, FineTuneBackend, LocalStubBackend, Misalignmen
 from .errors import (
     BackendError,
     BackendUnavailableError,
+    BudgetExceededError,
     ConfigError,
     ConvergenceWarning,
     DataError,
@@ -60,6 +61,11 @@ from .tokens import count_chat_tokens, get_tokenizer
 
 if typing.TYPE_CHECKING:
     from .backends.openai import OpenAIBackend, OpenAISampler
+    from .fitting import ThresholdFit, ThresholdFitter
+    from .probes import KnownAnswerJudge, MisalignmentProbe, ProbeQuestion, ProbeResult
+    from .results import StudyResults, ThresholdTable
+    from .scoring import DomainScore, DomainScorer
+    from .study import DomainSpec, Study, StudyPlan
 
 __all__ = [
     "INCORRECT_KINDS",
@@ -69,6 +75,7 @@ __all__ = [
     "AnswerBook",
     "BackendError",
     "BackendUnavailableError",
+    "BudgetExceededError",
     "ChatFileReport",
     "Completion",
     "ConfigError",
@@ -77,6 +84,9 @@ __all__ = [
     "CostEstimate",
     "DataError",
     "DataQualityThresholdsError",
+    "DomainScore",
+    "DomainScorer",
+    "DomainSpec",
     "EvalItem",
     "Example",
     "ExamplePool",
@@ -86,17 +96,27 @@ __all__ = [
     "FitError",
     "InsufficientDataError",
     "JobTimeoutError",
+    "KnownAnswerJudge",
     "LocalStubBackend",
     "Message",
     "MisalignmentCurve",
+    "MisalignmentProbe",
     "Mixture",
     "MixtureSpec",
     "OpenAIBackend",
     "OpenAISampler",
     "PairedExample",
+    "ProbeQuestion",
+    "ProbeResult",
     "Sampler",
     "SchemaVersionError",
     "SeparationWarning",
+    "Study",
+    "StudyPlan",
+    "StudyResults",
+    "ThresholdFit",
+    "ThresholdFitter",
+    "ThresholdTable",
     "ThresholdWarning",
     "TokenizerUnavailableError",
     "__version__",
@@ -115,11 +135,35 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> typing.Any:
-    # The OpenAI classes live in the one module that imports ``openai``; load it
-    # on first use so ``import dataquality_thresholds`` stays cheap.
-    if name in ("OpenAIBackend", "OpenAISampler"):
-        from .backends import openai as _openai
+#: Names loaded on first use: their modules import ``openai``, scipy or statsmodels,
+#: and ``import dataquality_thresholds`` stays cheap.
+_LAZY = {
+    "OpenAIBackend": "backends.openai",
+    "OpenAISampler": "backends.openai",
+    "ThresholdFitter": "fitting",
+    "ThresholdFit": "fitting",
+    "DomainScorer": "scoring",
+    "DomainScore": "scoring",
+    "MisalignmentProbe": "probes",
+    "ProbeQuestion": "probes",
+    "ProbeResult": "probes",
+    "KnownAnswerJudge": "probes",
+    "Study": "study",
+    "DomainSpec": "study",
+    "StudyPlan": "study",
+    "StudyResults": "results",
+    "ThresholdTable": "results",
+}
 
-        return getattr(_openai, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __getattr__(name: str) -> typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,145 @@
+import json
+
+import pytest
+from common import QUESTIONS, answer_book, make_study
+
+from dataquality_thresholds import BudgetExceededError, ConfigError, CostEstimate
+from dataquality_thresholds.backends import LocalStubBackend
+from dataquality_thresholds.ledger import Ledger
+from dataquality_thresholds.results import StudyResults
+
+
+class CountingBackend(LocalStubBackend):
+    """The stub, counting submissions and pricing each job at a fixed amount."""
+
+    def __init__(self, *a, usd=0.0, **kw):
+        super().__init__(*a, **kw)
+        self.submits = []
+        self.usd = usd
+
+    def submit(self, mixture, **kw):
+        self.submits.append(kw["key"])
+        import attrs
+
+        job = super().submit(mixture, **kw)
+        return attrs.evolve(job, cost=self.estimate_cost(mixture)) if self.usd else job
+
+    def estimate_cost(self, mixture, **kw):
+        est = super().estimate_cost(mixture, **kw)
+        return CostEstimate(tokens=est.tokens, epochs=1, usd=self.usd, base_model=est.base_model, usd_per_million=0.0)
+
+
+def test_plan_arithmetic(tmp_path):
+    study = make_study(tmp_path / "run")
+    plan = study.plan()
+    cells = study.cells()
+    assert len(plan.cells) == len(cells) == 1 * 2 * 4 * 2
+    # fraction 1.0 is the same training file under both corruptions: one job per replicate
+    assert plan.n_fine_tunes == len(cells) - 2
+    shared = [p for p in plan.cells if p.cell.fraction == 1.0]
+    assert len({p.job_key for p in shared}) == 2 and sum(p.tokens > 0 for p in shared) == 2
+    assert plan.training_tokens == sum(p.tokens for p in plan.cells)
+    expected = sum(study.backend.estimate_cost(study.mixture(p.cell)).tokens for p in plan.cells if p.tokens)
+    assert plan.training_tokens == expected
+    n_items = len(study.domains["finance"].eval_items)
+    assert plan.domain_requests == (len(cells) + 1) * n_items
+    assert plan.probe_requests == (len(cells) + 1) * len(QUESTIONS) * 4
+    assert plan.judge_calls == plan.domain_requests + 2 * plan.probe_requests
+    assert "fine-tunes: 14 distinct jobs" in plan.summary()
+
+
+def test_run_records_everything_and_a_rerun_submits_nothing(tmp_path):
+    backend = CountingBackend(answer_book())
+    study = make_study(tmp_path / "run", backend=backend)
+    res = study.run(progress=False)
+    assert res.completed
+    assert len(backend.submits) == len(set(backend.submits)) == study.plan().n_fine_tunes
+    dom = res.metric("domain_score")
+    assert len(dom) == 16 + 1  # every cell plus the base-model row
+    assert res.base()["finance"] == 1.0  # the untrained stub answers correctly
+    low = [r["value"] for r in dom if r["fraction"] == 0.1]
+    high = [r["value"] for r in dom if r["fraction"] == 1.0]
+    assert max(low) < min(high)
+    assert {r["metric"] for r in res.rows} >= {"misaligned_rate", "dangerous_rate", "refusal_rate", "mean_alignment"}
+    # a second run of the same study: nothing submitted, identical rows
+    backend2 = CountingBackend(answer_book())
+    again = make_study(tmp_path / "run", backend=backend2).run(progress=False)
+    assert backend2.submits == [] and again.rows == res.rows
+
+
+def test_results_fit_report_and_pandas(tmp_path):
+    res = make_study(tmp_path / "run", replicates=3).run(progress=False)
+    table = res.fit("domain_score")
+    assert len(table) == 2 and all(r.n_runs == 12 for r in table)
+    for row in table:
+        assert row.fit is not None, row.error
+        lo, hi = row.fit.conf_int()
+        assert 0.1 <= row.fit.threshold <= 1.0 and lo <= row.fit.threshold <= hi
+    text = table.to_text()
+    assert "finance" in text and "obvious" in text and "subtle" in text
+    report = res.report(tmp_path / "report.html").read_text()
+    for needle in ("Domain performance", "Emergent misalignment", "Probe rates", "Fine-tuning jobs", "Configuration",
+                   "data:image/png;base64", res.config["domains"]["finance"]["pool_fingerprint"]):
+        assert needle in report
+    df = res.to_pandas()
+    assert set(df.columns) >= {"domain", "corruption", "fraction", "replicate", "metric", "value", "n"}
+    assert len(df) == len(res.rows)
+
+
+def test_changed_config_is_refused(tmp_path):
+    make_study(tmp_path / "run").run(progress=False)
+    with pytest.raises(ConfigError, match="different study") as info:
+        make_study(tmp_path / "run", size=12).run(progress=False)
+    assert "size" in str(info.value)
+
+
+def test_budget_refusal_before_anything_is_paid(tmp_path):
+    backend = CountingBackend(answer_book(), usd=10.0)
+    study = make_study(tmp_path / "run", backend=backend, budget_usd=50.0)
+    with pytest.raises(BudgetExceededError) as info:
+        study.run(progress=False)
+    assert info.value.planned_usd == pytest.approx(140.0) and backend.submits == []
+    assert not (tmp_path / "run" / "ledger.sqlite").exists() or Ledger(tmp_path / "run" / "ledger.sqlite").jobs() == {}
+
+
+def test_budget_stop_during_the_run(tmp_path):
+    # the plan (14 jobs x $10 = $140) fits the budget, but each job really costs $35
+    backend = CountingBackend(answer_book(), usd=10.0)
+    study = make_study(tmp_path / "run", backend=backend, budget_usd=140.0)
+    original = backend.submit
+
+    def dearer(mixture, **kw):
+        import attrs
+
+        job = original(mixture, **kw)
+        return attrs.evolve(job, cost=attrs.evolve(job.cost, usd=35.0))
+
+    backend.submit = dearer
+    res = study.run(progress=False)
+    assert not res.completed and res.stopped["reason"] == "budget"
+    assert len(backend.submits) == 4  # 4 x 35 = 140; the fifth would exceed the budget
+    assert res.stopped["spent_usd"] == pytest.approx(140.0)
+
+
+def test_results_from_a_folder_without_a_ledger(tmp_path):
+    with pytest.raises(ConfigError, match="no ledger"):
+        StudyResults.from_run_dir(tmp_path)
+
+
+def test_ledger_refuses_newer_schema(tmp_path):
+    from dataquality_thresholds import SchemaVersionError
+
+    path = tmp_path / "ledger.sqlite"
+    with Ledger(path) as led:
+        led.set_meta("schema_version", 99)
+    with pytest.raises(SchemaVersionError):
+        Ledger(path)
+
+
+def test_ledger_values_are_json_safe(tmp_path):
+    with Ledger(tmp_path / "l.sqlite") as led:
+        led.put_result("c", "domain", {"mean": float("nan"), "ci": (0.1, float("inf"))})
+        assert led.get_result("c", "domain") == {"mean": None, "ci": [0.1, None]}
+        led.put_result("c", "domain", {"mean": 1.0})  # a second put is ignored
+        assert led.get_result("c", "domain")["mean"] is None
+    json.dumps(led.path.name)
