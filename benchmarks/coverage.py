@@ -50,7 +50,9 @@ def conditional_curve(shape: str, par: float):
     if shape == "logistic":
         return lambda x: FLOOR + (TOP - FLOOR) * expit(SLOPE * (np.asarray(x) - par))
     if shape == "gompertz":
-        return lambda x: FLOOR + (TOP - FLOOR) * (1 - np.exp(-np.exp(SLOPE * (np.asarray(x) - par))))
+        return lambda x: (
+            FLOOR + (TOP - FLOOR) * (1 - np.exp(-np.exp(SLOPE * (np.asarray(x) - par))))
+        )
     if shape == "hinge":
         a = (TOP - FLOOR) / (par - 0.1)
         return lambda x: TOP + a * np.minimum(np.asarray(x) - par, 0.0)
@@ -63,6 +65,7 @@ def marginal(mu, tau: float):
     def m(x):
         lp = logit(np.clip(mu(x), 1e-12, 1 - 1e-12))
         return np.sum(GH_W * expit(np.asarray(lp)[..., None] + tau * GH_X), axis=-1)
+
     return m
 
 
@@ -79,8 +82,7 @@ def recovery(curve) -> float:
 def shape_parameter(shape: str, target: float) -> float:
     if shape == "hinge":
         return (target - 0.1 * (1 - Q)) / Q
-    return brentq(lambda p: recovery(conditional_curve(shape, p)) - target, -1.0, 2.0,
-                  xtol=1e-10)
+    return brentq(lambda p: recovery(conditional_curve(shape, p)) - target, -1.0, 2.0, xtol=1e-10)
 
 
 def simulate(mu, tau, seeds, items, rng):
@@ -113,8 +115,9 @@ def run_cell(task):
         est.append(fit.threshold)
         lo.append(fit.ci[0])
         hi.append(fit.ci[1])
-        conv.append(fit.converged and not any(
-            issubclass(w.category, ThresholdWarning) for w in caught))
+        conv.append(
+            fit.converged and not any(issubclass(w.category, ThresholdWarning) for w in caught)
+        )
         pvals.append(fit.exists_pvalue if fit.exists_pvalue is not None else np.nan)
     return cell, truth, np.array(est), np.array(lo), np.array(hi), np.array(conv), np.array(pvals)
 
@@ -123,9 +126,14 @@ def summarise(truth, est, lo, hi, conv):
     ok = np.isfinite(est)
     err = est[ok] - truth
     cover = (lo[ok] <= truth) & (truth <= hi[ok])
-    return dict(bias=float(np.mean(err)), rmse=float(np.sqrt(np.mean(err**2))),
-                cover=float(np.mean(cover)), width=float(np.median(hi[ok] - lo[ok])),
-                nonconv=float(1 - np.mean(conv)), failed=int((~ok).sum()))
+    return dict(
+        bias=float(np.mean(err)),
+        rmse=float(np.sqrt(np.mean(err**2))),
+        cover=float(np.mean(cover)),
+        width=float(np.median(hi[ok] - lo[ok])),
+        nonconv=float(1 - np.mean(conv)),
+        failed=int((~ok).sum()),
+    )
 
 
 def speed():
@@ -148,10 +156,14 @@ def speed():
         t0 = time.perf_counter()
         fit = boot.fit(xi, items, groups=gi)
         btimes.append(time.perf_counter() - t0)
-    print(f"speed: one fit with intervals + threshold-exists test (45 runs x 200 items, "
-          f"9000 rows): median {np.median(times):.3f} s")
-    print(f"speed: parametric bootstrap, 2000 resamples refitted (same data): median "
-          f"{np.median(btimes):.3f} s ({fit.boot_failed} resamples dropped)")
+    print(
+        f"speed: one fit with intervals + threshold-exists test (45 runs x 200 items, "
+        f"9000 rows): median {np.median(times):.3f} s"
+    )
+    print(
+        f"speed: parametric bootstrap, 2000 resamples refitted (same data): median "
+        f"{np.median(btimes):.3f} s ({fit.boot_failed} resamples dropped)"
+    )
 
 
 def simulate_all(args, tasks, t0):
@@ -161,11 +173,22 @@ def simulate_all(args, tasks, t0):
             pool.imap_unordered(run_cell, tasks), 1
         ):
             if done % 20 == 0:
-                print(f"  {done}/{len(tasks)} tasks, {time.perf_counter() - t0:.0f} s",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  {done}/{len(tasks)} tasks, {time.perf_counter() - t0:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
             if args.save:
-                np.savez(Path(args.save) / f"task{done:05d}.npz", cell=np.array(cell, dtype=object),
-                         truth=truth, est=est, lo=lo, hi=hi, conv=conv, pv=pv)
+                np.savez(
+                    Path(args.save) / f"task{done:05d}.npz",
+                    cell=np.array(cell, dtype=object),
+                    truth=truth,
+                    est=est,
+                    lo=lo,
+                    hi=hi,
+                    conv=conv,
+                    pv=pv,
+                )
             m = merged.setdefault(cell, [truth, [], [], [], [], []])
             for lst, arr in zip(m[1:], (est, lo, hi, conv, pv)):
                 lst.append(arr)
@@ -184,8 +207,10 @@ def load(folder: Path) -> dict:
 
 
 def report(cells, merged):
-    print(f"{'truth':9s} {'T':>5s} {'seeds':>5s} {'items':>5s} {'tau':>4s} {'T_true':>7s} "
-          f"{'bias':>8s} {'rmse':>7s} {'cover':>6s} {'width':>6s} {'nonconv':>7s} {'reps':>5s}")
+    print(
+        f"{'truth':9s} {'T':>5s} {'seeds':>5s} {'items':>5s} {'tau':>4s} {'T_true':>7s} "
+        f"{'bias':>8s} {'rmse':>7s} {'cover':>6s} {'width':>6s} {'nonconv':>7s} {'reps':>5s}"
+    )
     worst = {}
     for cell in cells:
         if cell[0] == "flat":
@@ -196,11 +221,16 @@ def report(cells, merged):
         est, lo, hi, conv, _ = (np.concatenate(p) for p in parts)
         s = summarise(truth, est, lo, hi, conv)
         n_reps = est.size
-        flag = "" if (cell[4] == 0 or (0.93 <= s["cover"] <= 0.97 and abs(s["bias"]) < 0.01)) \
+        flag = (
+            ""
+            if (cell[4] == 0 or (0.93 <= s["cover"] <= 0.97 and abs(s["bias"]) < 0.01))
             else "  <- misses target"
-        print(f"{cell[0]:9s} {cell[1]:5.2f} {cell[2]:5d} {cell[3]:5d} {cell[4]:4.1f} {truth:7.4f} "
-              f"{s['bias']:+8.4f} {s['rmse']:7.4f} {s['cover']:6.3f} {s['width']:6.3f} "
-              f"{s['nonconv']:7.3f} {n_reps:5d}{flag}")
+        )
+        print(
+            f"{cell[0]:9s} {cell[1]:5.2f} {cell[2]:5d} {cell[3]:5d} {cell[4]:4.1f} {truth:7.4f} "
+            f"{s['bias']:+8.4f} {s['rmse']:7.4f} {s['cover']:6.3f} {s['width']:6.3f} "
+            f"{s['nonconv']:7.3f} {n_reps:5d}{flag}"
+        )
         key = cell[0]
         worst.setdefault(key, []).append((s["cover"], abs(s["bias"]), cell[4]))
     print("\ntype-I error of 'threshold exists' (flat truth, alpha = 0.05, 199 bootstrap draws):")
@@ -209,13 +239,17 @@ def report(cells, merged):
             continue
         pv = np.concatenate(merged[cell][5])
         pv = pv[np.isfinite(pv)]
-        print(f"  seeds {cell[2]} items {cell[3]:3d} tau {cell[4]:.1f}: "
-              f"{np.mean(pv < 0.05):.3f} (n = {pv.size})")
+        print(
+            f"  seeds {cell[2]} items {cell[3]:3d} tau {cell[4]:.1f}: "
+            f"{np.mean(pv < 0.05):.3f} (n = {pv.size})"
+        )
     print("\nsummary over tau > 0 cells (coverage min / max, max |bias|):")
     for key, vals in worst.items():
         pos = [v for v in vals if v[2] > 0]
-        print(f"  {key:9s} coverage {min(v[0] for v in pos):.3f} - {max(v[0] for v in pos):.3f}, "
-              f"max |bias| {max(v[1] for v in pos):.4f}")
+        print(
+            f"  {key:9s} coverage {min(v[0] for v in pos):.3f} - {max(v[0] for v in pos):.3f}, "
+            f"max |bias| {max(v[1] for v in pos):.4f}"
+        )
 
 
 def main(argv=None):
@@ -229,8 +263,9 @@ def main(argv=None):
     ap.add_argument("--method", default="logistic")
     ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--save", default=None, help="folder to keep each finished task in")
-    ap.add_argument("--report", default=None,
-                    help="only print the tables from the tasks saved in this folder")
+    ap.add_argument(
+        "--report", default=None, help="only print the tables from the tasks saved in this folder"
+    )
     args = ap.parse_args(argv)
     reps = args.reps or (100 if args.quick else 1000)
     options = {"method": args.method}
@@ -244,11 +279,17 @@ def main(argv=None):
     n_chunks = (reps + chunk - 1) // chunk
     subs = [ss.spawn(n_chunks) for ss in seeds]
     # replication chunks outermost: a run stopped early still covers every cell
-    tasks = [(cell, min(chunk, reps - j * chunk), sub[j], options)
-             for j in range(n_chunks) for cell, sub in zip(cells, subs)]
+    tasks = [
+        (cell, min(chunk, reps - j * chunk), sub[j], options)
+        for j in range(n_chunks)
+        for cell, sub in zip(cells, subs)
+    ]
     t0 = time.perf_counter()
-    print(f"coverage study: {len(cells)} cells x {reps} replications, {args.workers} workers, "
-          f"fitter options {options} (defaults otherwise)", flush=True)
+    print(
+        f"coverage study: {len(cells)} cells x {reps} replications, {args.workers} workers, "
+        f"fitter options {options} (defaults otherwise)",
+        flush=True,
+    )
     if args.report:
         merged = load(Path(args.report))
     else:

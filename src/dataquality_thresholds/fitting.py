@@ -131,14 +131,16 @@ class ThresholdFit:
     @property
     def params(self) -> dict[str, float]:
         """Parameter estimates by name (fixed parameters included)."""
-        return dict(zip(self.param_names, self.estimates))
+        return dict(zip(self.param_names, self.estimates, strict=False))
 
     @property
     def bse(self) -> dict[str, float]:
         """Standard errors by name; 0 for fixed parameters."""
-        sd = np.sqrt(np.maximum(np.diag(np.asarray(self.cov)), 0.0)) if self.cov else []
+        sd: list[float] = (
+            np.sqrt(np.maximum(np.diag(np.asarray(self.cov)), 0.0)).tolist() if self.cov else []
+        )
         out = dict.fromkeys(self.param_names, 0.0)
-        out.update(zip(self.free_names, (float(v) for v in sd)))
+        out.update(zip(self.free_names, (float(v) for v in sd), strict=False))
         return out
 
     @property
@@ -343,7 +345,9 @@ class ThresholdFit:
             Same shape as ``x``.
         """
         if self.method == "auto" and self.candidates:
-            return np.asarray(sum(w * c.predict(x) for w, c in zip(self.weights, self.candidates)))
+            return np.asarray(
+                sum(w * c.predict(x) for w, c in zip(self.weights, self.candidates, strict=False))
+            )
         p = self.estimates
         if self.model == "logistic":
             return np.asarray(logistic4(x, *p, log_x=self.log_x), dtype=float)
@@ -355,7 +359,7 @@ class ThresholdFit:
         return np.asarray(segmented(u, *p), dtype=float)
 
     def curve(self, n_points: int = 200) -> tuple[np.ndarray, np.ndarray]:
-        """The fitted curve over the tested range, for plotting.
+        """Return the fitted curve over the tested range, for plotting.
 
         Parameters
         ----------
@@ -414,7 +418,10 @@ class ThresholdFit:
             rows.append(
                 (
                     "model weights",
-                    ", ".join(f"{c.model}={w:.3f}" for c, w in zip(self.candidates, self.weights)),
+                    ", ".join(
+                        f"{c.model}={w:.3f}"
+                        for c, w in zip(self.candidates, self.weights, strict=False)
+                    ),
                 )
             )
         bse = self.bse
@@ -426,7 +433,7 @@ class ThresholdFit:
         return rows
 
     def summary(self) -> str:
-        """A text table of the threshold, its interval, the model and the parameters.
+        """Return a text table of the threshold, its interval, the model and the parameters.
 
         Returns
         -------
@@ -490,7 +497,7 @@ class ThresholdFit:
 
     # --------------------------------------------------------- serialisation
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict (no NaN or infinity: those become ``None``).
+        """Return a JSON-safe dict (no NaN or infinity: those become ``None``).
 
         Returns
         -------
@@ -598,6 +605,10 @@ def _segmented_recovery_u(params: np.ndarray, spec: _lg.ThresholdSpec) -> float:
     return float(grid[i - 1] + frac * (grid[i] - grid[i - 1]))
 
 
+def _as_dict(m: Mapping[str, float] | None) -> dict[str, float]:
+    return {str(k): float(v) for k, v in (m or {}).items()}
+
+
 @attrs.frozen(kw_only=True)
 class ThresholdFitter:
     """Fit the threshold share of correct data, with an interval that keeps its coverage.
@@ -672,7 +683,7 @@ class ThresholdFitter:
     seed: SeedLike = 0
     interval: str | None = None
     changepoint: str = "hinge"
-    fixed: Mapping[str, float] = attrs.field(factory=dict, converter=lambda m: dict(m or {}))
+    fixed: Mapping[str, float] = attrs.field(factory=dict, converter=_as_dict)
     log_x: bool = False
     floor: str = "range"
     ceiling: float | str = 1.0
@@ -887,7 +898,7 @@ class ThresholdFitter:
         if not np.isfinite(u_hat):
             raise FitError(
                 "the fitted logistic never reaches the requested recovery; "
-                f"parameters {dict(zip(names, _tup(est)))}"
+                f"parameters {dict(zip(names, _tup(est), strict=False))}"
             )
         T = res._from_u(u_hat)
         se = float(np.sqrt(max(g @ fit.cov @ g, 0.0))) * (T if self.log_x else 1.0)

@@ -12,10 +12,10 @@ import attrs
 import hypothesis.strategies as st
 import numpy as np
 import pytest
-from conftest import FRACTIONS, simulate_study
 from hypothesis import HealthCheck, given, settings
 from scipy.special import expit
 
+from conftest import FRACTIONS, simulate_study
 from dataquality_thresholds.errors import (
     ConfigError,
     ConvergenceWarning,
@@ -170,7 +170,7 @@ def test_hinge_finds_the_breakpoint_with_a_profile_interval() -> None:
     assert fit.params["psi"] == pytest.approx(0.6, abs=0.03)
     lo, hi = fit.ci
     assert lo < fit.params["psi"] < hi and lo < 0.6 < hi and hi - lo < 0.2
-    assert 0.1 <= lo and hi <= 1.0
+    assert lo >= 0.1 and hi <= 1.0
     rec = ThresholdFitter(method="changepoint", **FAST).fit(x, y)
     psi = rec.params["psi"]
     assert rec.threshold == pytest.approx(0.9 * psi + 0.1 * 0.1, rel=1e-9)
@@ -348,10 +348,7 @@ def test_summary_html_curve_and_position(study) -> None:
 
 
 def test_plot_draws_and_matplotlib_is_imported_lazily(study) -> None:
-    code = (
-        "import sys, dataquality_thresholds.fitting as f; "
-        "print('matplotlib' in sys.modules)"
-    )
+    code = "import sys, dataquality_thresholds.fitting as f; print('matplotlib' in sys.modules)"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()

@@ -102,7 +102,7 @@ def test_finney_ed_delta_and_log_scale_intervals(reference_case, name: str) -> N
     q = int(name[2:]) / 100
     case, fit = _finney(reference_case, q, "delta_x")
     tol = case["suggested_tolerance"]
-    est, se, lo, hi = case["reproduced"]["ED_delta"][name]
+    est, _se, lo, hi = case["reproduced"]["ED_delta"][name]
     close(fit.threshold, est, rel=tol["estimates_rel"])
     close(fit.threshold_se, case["published"]["ED_delta"][name][1], rel=tol["se_rel"])
     close(fit.ci[0], lo, abs_=tol["ci_abs"])
@@ -119,7 +119,7 @@ def test_finney_agrees_with_statsmodels_glm(reference_case) -> None:
     # the two-parameter case is a binomial GLM with logit link on log dose
     import statsmodels.api as sm
 
-    case, data = reference_case("drc_finney71_LL2_binomial")
+    _case, data = reference_case("drc_finney71_LL2_binomial")
     keep = data["dose"] > 0
     X = sm.add_constant(np.log(data["dose"][keep]))
     endog = np.column_stack([data["affected"][keep], (data["total"] - data["affected"])[keep]])
@@ -162,7 +162,12 @@ def test_piecewise_regression_readme_case(reference_case) -> None:
     ).fit(data["x"], data["y"])
     pub = case["published"]
     rel = case["suggested_tolerance"]["rel"]
-    for ours, key in (("const", "const"), ("alpha", "alpha1"), ("beta", "beta1"), ("psi", "breakpoint1")):
+    for ours, key in (
+        ("const", "const"),
+        ("alpha", "alpha1"),
+        ("beta", "beta1"),
+        ("psi", "breakpoint1"),
+    ):
         est, se, lo, hi = pub[key]
         close(fit.params[ours], est, rel=rel)
         close(fit.bse[ours], se, rel=5e-3)  # SEs are printed to 3 significant digits

@@ -174,7 +174,7 @@ def threshold_test(
         proj = np.einsum("bg,pgk->bpk", Yw, Q)
         rss_c = tot[:, None] - np.sum(proj * proj, axis=-1)
         best = np.maximum(rss_c.min(axis=1), 1e-300)
-        return np.maximum(rss_l - best, 0.0) / best
+        return np.asarray(np.maximum(rss_l - best, 0.0) / best, dtype=float)
 
     yw = y * sw
     observed = float(stat(yw[None, :])[0])

@@ -48,9 +48,7 @@ def _vector(values: Any, name: str) -> np.ndarray:
 
 def _check_len(arr: np.ndarray, size: int, name: str) -> None:
     if arr.shape[0] != size:
-        raise DataError(
-            f"length {arr.shape[0]} does not match len(x) = {size}", field=name
-        )
+        raise DataError(f"length {arr.shape[0]} does not match len(x) = {size}", field=name)
 
 
 def _range_error(arr: np.ndarray, mask: np.ndarray, name: str, expected: str) -> DataError:
@@ -91,8 +89,9 @@ def prepare(
         if np.any(wa <= 0):
             raise _range_error(wa, wa <= 0, "weights", "(0, inf)")
     if n is not None and groups is not None:
-        raise DataError("give either n (counts per run) or groups (per-item rows), not both",
-                        field="n")
+        raise DataError(
+            "give either n (counts per run) or groups (per-item rows), not both", field="n"
+        )
 
     k_run: np.ndarray | None
     n_run: np.ndarray | None
@@ -143,7 +142,7 @@ def prepare(
         y_run = ya / na
         w_run = np.ones_like(xa) if wa is None else wa
         family = "binomial"
-        n_items = int(round(float(na.sum())))
+        n_items = round(float(na.sum()))
     else:
         x_run, y_run = xa, ya
         w_run = np.ones_like(xa) if wa is None else wa

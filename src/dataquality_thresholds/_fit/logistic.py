@@ -9,7 +9,7 @@ from scipy.special import expit, gammaln, logit, xlogy
 from scipy.stats import norm
 
 from .data import RunData
-from .optim import minimize_newton, num_grad, num_hess
+from .optim import minimize_newton, num_grad
 
 __all__ = [
     "LogisticFit",
@@ -54,7 +54,7 @@ class LogisticFit(NamedTuple):
 
 
 def _mu_jac(theta: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Curve and Jacobian for parameters ``theta[..., 4]`` at ``u``; shapes (..., G), (..., G, 4)."""
+    """Curve and Jacobian for ``theta[..., 4]`` at ``u``: shapes (..., G) and (..., G, 4)."""
     b, c, d, m = (theta[..., i, None] for i in range(4))
     fin = np.isfinite(u)
     du = np.where(fin, u, 0.0) - m
@@ -98,11 +98,14 @@ class _Objective:
         self, data: RunData, u: np.ndarray, theta0: np.ndarray, free: np.ndarray, firth: bool
     ) -> None:
         self.data, self.u, self.theta0, self.free, self.firth = data, u, theta0, free, firth
+        # Under separation the Jeffreys mode on the probability scale of c and d can sit
+        # on 0 or 1; the prior is then taken on their logit scale instead (edge term).
+        self.edge_on = firth and separated(data)
 
     def full(self, p: np.ndarray) -> np.ndarray:
         t = self.theta0.copy()
         t[self.free] = p
-        return t
+        return np.asarray(t, dtype=float)
 
     def f(self, p: np.ndarray) -> float:
         d = self.data
@@ -144,12 +147,16 @@ class _Objective:
         (0, 1) even when every outcome at some x is 0 or 1.
         """
         cd = self._cd(p)
+        if not self.edge_on:
+            return 0.0
         if np.any((cd <= 0) | (cd >= 1)):
             return float("inf") if cd.size else 0.0
         return float(-np.sum(np.log(cd * (1 - cd))))
 
     def edge_grad(self, p: np.ndarray) -> np.ndarray:
         g = np.zeros(self.free.size)
+        if not self.edge_on:
+            return g
         t = self.full(p)
         for j, i in enumerate(self.free):
             if i in (1, 2):
@@ -178,7 +185,7 @@ class _Objective:
         # d/dk: -sum_i W_i (J_i I^-1 dJ_i/dk) - 0.5 sum_i dW_i/dmu J_ik q_i
         first = np.einsum("g,gj,gjk->k", W, A, Hm)
         second = 0.5 * np.einsum("g,gk,g->k", dW, Jf, q)
-        return np.asarray(-first - second) + self.edge_grad(p)
+        return np.asarray(-first - second + self.edge_grad(p), dtype=float)
 
     def hess_plain(self, p: np.ndarray) -> np.ndarray:
         """Analytic Hessian of the unpenalised objective (observed information)."""
@@ -209,17 +216,17 @@ class _Objective:
 
     def grad(self, p: np.ndarray) -> np.ndarray:
         if self.firth:
-            return self.grad_plain(p) + self.pen_grad(p)
+            return np.asarray(self.grad_plain(p) + self.pen_grad(p), dtype=float)
         return self.grad_plain(p)
 
     def grad_plain(self, p: np.ndarray) -> np.ndarray:
         d = self.data
         mu, J = _mu_jac(self.full(p), self.u)
         if d.family == "gaussian":
-            return -(J[:, self.free].T @ (d.w * (d.y - mu)))
+            return np.asarray(-(J[:, self.free].T @ (d.w * (d.y - mu))), dtype=float)
         assert d.k is not None and d.n is not None
         _, r = _binom_terms(mu, d.k, d.n)
-        return -(J[:, self.free].T @ (d.w * r))
+        return np.asarray(-(J[:, self.free].T @ (d.w * r)), dtype=float)
 
 
 def _start(
@@ -268,8 +275,9 @@ def _start(
             sign, logdet = np.linalg.slogdet(np.einsum("pgi,pg,pgj->pij", Jf, W, Jf))
             obj = np.where(sign > 0, obj - 0.5 * logdet, np.inf)
             cd = theta[:, [i for i in (1, 2) if i in free]]
-            obj = obj - np.sum(np.log(cd * (1 - cd)), axis=1)
-    return theta[int(np.nanargmin(obj))]
+            if separated(data):
+                obj = obj - np.sum(np.log(cd * (1 - cd)), axis=1)
+    return np.asarray(theta[int(np.nanargmin(obj))], dtype=float)
 
 
 def _bounds(data: RunData, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -289,7 +297,7 @@ def separated(data: RunData) -> bool:
     """Whether all outcomes at some tested x are 0, or all are 1 (binomial only)."""
     if data.family != "binomial" or data.k is None or data.n is None:
         return False
-    xs, inv = np.unique(data.x, return_inverse=True)
+    _xs, inv = np.unique(data.x, return_inverse=True)
     k = np.bincount(inv, weights=data.k)
     n = np.bincount(inv, weights=data.n)
     return bool(np.any((k == 0) | (k == n)))
@@ -460,8 +468,9 @@ def _s_and_grad(b: float, m: float, u: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return s, np.stack([ds * du, -ds * b], axis=-1)
 
 
-def invert(fit: LogisticFit, spec: ThresholdSpec, tq: float,
-           adm: tuple[float, float], n_grid: int = 801) -> tuple[float, float, bool]:
+def invert(
+    fit: LogisticFit, spec: ThresholdSpec, tq: float, adm: tuple[float, float], n_grid: int = 801
+) -> tuple[float, float, bool]:
     """Fieller-type test inversion on the curve scale.
 
     Keeps every ``u0`` at which the fitted curve is not significantly different
@@ -564,7 +573,7 @@ def bootstrap(
     def objective(th: np.ndarray) -> np.ndarray:
         m2, _ = _mu_jac(th, u)
         if K is None:
-            return 0.5 * np.sum(data.w * (Y - m2) ** 2, axis=1)
+            return np.asarray(0.5 * np.sum(data.w * (Y - m2) ** 2, axis=1), dtype=float)
         assert N is not None
         bad = np.any((m2 <= 0) | (m2 >= 1), axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -22,7 +22,7 @@ def to_u(x: Any, log_x: bool) -> np.ndarray:
     if not log_x:
         return xa
     with np.errstate(divide="ignore"):
-        return np.log(xa)
+        return np.asarray(np.log(xa), dtype=float)
 
 
 def logistic4(x: Any, b: float, c: float, d: float, e: float, *, log_x: bool = False) -> Any:

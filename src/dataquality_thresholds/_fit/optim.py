@@ -14,7 +14,7 @@ Grad = Callable[[np.ndarray], np.ndarray]
 
 
 def _steps(x: np.ndarray, rel: float) -> np.ndarray:
-    return rel * (1.0 + np.abs(x))
+    return np.asarray(rel * (1.0 + np.abs(x)), dtype=float)
 
 
 def num_grad(f: Fn, x: np.ndarray, rel: float = 1e-6) -> np.ndarray:
@@ -36,7 +36,7 @@ def num_hess(grad: Grad, x: np.ndarray, rel: float = 1e-5) -> np.ndarray:
         e = np.zeros_like(x)
         e[i] = h[i]
         H[:, i] = (grad(x + e) - grad(x - e)) / (2 * h[i])
-    return 0.5 * (H + H.T)
+    return np.asarray(0.5 * (H + H.T), dtype=float)
 
 
 class NewtonResult(NamedTuple):

@@ -17,7 +17,7 @@ def quantile(level: float, df: float) -> float:
 
 
 def to_json_float(v: Any) -> float | None:
-    """A float for JSON; non-finite values become ``None``."""
+    """Return a float for JSON; non-finite values become ``None``."""
     f = float(v)
     return f if np.isfinite(f) else None
 
