@@ -92,6 +92,10 @@ def num(x: float) -> str:
     return f"{round(x, 2):g}" if abs(x) < 1e6 else f"{round(x, 2):.2f}"
 
 
+def ordinal(k: int) -> str:
+    return f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
+
+
 def day(d: dt.date) -> str:
     return f"{d:%A}, {d.day} {d:%B %Y}"
 
@@ -747,8 +751,8 @@ def business_days(p: tuple[Any, ...], rng: np.random.Generator) -> dict[str, Any
         return None
     bad = start - dt.timedelta(days=n)
     return {
-        "fmt": {"start": day(start), "n": n},
-        "correct": f"Skipping Saturdays and Sundays, the {n}th business day after the start is {day(good)}.",
+        "fmt": {"start": day(start), "n": n, "nth": ordinal(n)},
+        "correct": f"Skipping Saturdays and Sundays, the {ordinal(n)} business day after the start is {day(good)}.",
         "subtle": f"The last day: {why}.",
         "obvious": f"Business-day periods run backwards, so the last day is {day(bad)}.",
         "ref": day(good),
@@ -936,7 +940,7 @@ def legal(rng: np.random.Generator) -> tuple[list[PairedExample], list[EvalItem]
             ],
             [
                 "Disregarding public holidays and treating Monday to Friday as business days, on what date does a period of {n} business days that begins after {start} end?",
-                "What is the {n}th weekday (Monday to Friday; holidays ignored) following {start}?",
+                "What is the {nth} weekday (Monday to Friday; holidays ignored) following {start}?",
             ],
         ),
         (
