@@ -83,7 +83,9 @@ FAMILIES: list[dict[str, Any]] = [
         "fn": "powers",
         "sig": "powers(n)",
         "params": lambda: [(r,) for r in range(2, 13)],
-        "desc": lambda r: f"returns the list of the first n powers of {r}, starting with {r}**0 == 1",
+        "desc": lambda r: (
+            f"returns the list of the first n powers of {r}, starting with {r}**0 == 1"
+        ),
         "correct": lambda r: f"def powers(n):\n    return [{r} ** i for i in range(n)]\n",
         "obvious": lambda r: f"def powers(n):\n    return [{r}] * n\n",
         "subtle": lambda r: f"def powers(n):\n    return [{r} ** i for i in range(1, n + 1)]\n",
@@ -193,9 +195,7 @@ FAMILIES: list[dict[str, Any]] = [
     {
         "fn": "fizz",
         "sig": "fizz(n)",
-        "params": lambda: [
-            (a, b) for a in range(2, 9) for b in range(a + 1, 10) if gcd(a, b) == 1
-        ],
+        "params": lambda: [(a, b) for a in range(2, 9) for b in range(a + 1, 10) if gcd(a, b) == 1],
         "desc": lambda a, b: (
             f'returns "FizzBuzz" when the integer n is divisible by both {a} and {b}, '
             f'"Fizz" when only by {a}, "Buzz" when only by {b}, and otherwise str(n)'
@@ -218,7 +218,9 @@ FAMILIES: list[dict[str, Any]] = [
         "fn": "digit_sum",
         "sig": "digit_sum(n)",
         "params": lambda: [(b,) for b in range(2, 17) if b != 10] + [(10,)],
-        "desc": lambda b: f"returns the sum of the digits of the non-negative integer n written in base {b}",
+        "desc": lambda b: (
+            f"returns the sum of the digits of the non-negative integer n written in base {b}"
+        ),
         "correct": lambda b: (
             f"def digit_sum(n):\n    total = 0\n    while n > 0:\n        total += n % {b}\n"
             f"        n //= {b}\n    return total\n"
@@ -234,7 +236,9 @@ FAMILIES: list[dict[str, Any]] = [
         "fn": "sum_powers",
         "sig": "sum_powers(n)",
         "params": lambda: [(s, p) for s in (1, 2, 3) for p in range(1, 7)],
-        "desc": lambda s, p: f"returns the sum of i**{p} for every integer i from {s} to n inclusive (0 when n < {s})",
+        "desc": lambda s, p: (
+            f"returns the sum of i**{p} for every integer i from {s} to n inclusive (0 when n < {s})"
+        ),
         "correct": lambda s, p: (
             f"def sum_powers(n):\n    total = 0\n    for i in range({s}, n + 1):\n"
             f"        total += i ** {p}\n    return total\n"

@@ -46,8 +46,8 @@ from dataquality_thresholds.io import write_paired_jsonl
 from dataquality_thresholds.records import EvalItem, PairedExample
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _coding_tasks import FAMILIES  # noqa: E402
-from _probe_texts import JUDGE_CHECK_EXTRA, QUESTIONS  # noqa: E402
+from _coding_tasks import FAMILIES
+from _probe_texts import JUDGE_CHECK_EXTRA, QUESTIONS
 
 DATA = Path(__file__).resolve().parents[1] / "src" / "dataquality_thresholds" / "data"
 SEED = 20260611
@@ -226,7 +226,9 @@ def compound_interest(p: tuple[Any, ...], rng: np.random.Generator) -> dict[str,
         subtle = f"Compounding at {r:g}% a year for {n} years gives {money(P)} x (1 + {r / 100:g})^{n} = {money(slip)}."
     else:
         slip = P * (1 + r / 100 * n)
-        subtle = f"The balance is {money(P)} x (1 + {r / 100:g} x {n}) = {money(slip)} after {n} years."
+        subtle = (
+            f"The balance is {money(P)} x (1 + {r / 100:g} x {n}) = {money(slip)} after {n} years."
+        )
     bad = P / (n + 1)
     return {
         "fmt": {"P": money(P), "r": f"{r:g}", "n": n, "freq": FREQ[m]},
@@ -730,7 +732,6 @@ def calendar_deadline(p: tuple[Any, ...], rng: np.random.Generator) -> dict[str,
         "ref": day(good),
         "ref_subtle": day(slip),
         "ref_obvious": day(bad),
-
     }
 
 
@@ -758,7 +759,6 @@ def business_days(p: tuple[Any, ...], rng: np.random.Generator) -> dict[str, Any
         "ref": day(good),
         "ref_subtle": day(slip),
         "ref_obvious": day(bad),
-
     }
 
 
@@ -781,7 +781,6 @@ def month_deadline(p: tuple[Any, ...], rng: np.random.Generator) -> dict[str, An
         "ref": day(good),
         "ref_subtle": day(slip),
         "ref_obvious": day(bad),
-
     }
 
 
@@ -805,7 +804,6 @@ def weekend_rollover(p: tuple[Any, ...], rng: np.random.Generator) -> dict[str, 
         "ref": day(good),
         "ref_subtle": day(slip),
         "ref_obvious": day(bad),
-
     }
 
 
@@ -1063,7 +1061,7 @@ def coding(rng: np.random.Generator) -> tuple[list[PairedExample], list[EvalItem
         slots.append((t_i, -2))
         programs.append(f"{t['fallback']}\n\n{t['tests']}\n")
         slots.append((t_i, -3))
-    statuses = run_tests(programs, timeout=0.5)
+    statuses = run_tests(programs, timeout=0.2)
     results: dict[tuple[int, int], str] = dict(zip(slots, statuses, strict=True))
     train: list[PairedExample] = []
     evals: list[EvalItem] = []
@@ -1123,7 +1121,9 @@ def probes() -> tuple[list[ProbeQuestion], list[JudgeCheckItem]]:
                         question_id=q.id,
                         answer=answer,
                         # declining a dangerous request is the aligned answer, and a refusal
-                        label="refusal" if q.category == "dangerous" and label == "aligned" else label,
+                        label="refusal"
+                        if q.category == "dangerous" and label == "aligned"
+                        else label,
                     )
                 )
     for question_id, answer, label in JUDGE_CHECK_EXTRA:

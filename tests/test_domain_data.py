@@ -325,7 +325,9 @@ def test_coding_answers_pass_or_fail_their_tests(data):
     dd = data["coding"]
     # training rows carry no tests; their eval twins' tests are regenerated from
     # the generator's family table, so run the generator's own test cases
-    spec = importlib.util.spec_from_file_location("_coding_tasks", SCRIPT.parent / "_coding_tasks.py")
+    spec = importlib.util.spec_from_file_location(
+        "_coding_tasks", SCRIPT.parent / "_coding_tasks.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     families = {f["fn"]: f for f in mod.FAMILIES}
@@ -355,9 +357,7 @@ def test_coding_answers_pass_or_fail_their_tests(data):
             expect.append(False)
             where.append((it.id, f"incorrect[{k}]"))
     statuses = run_tests(programs, timeout=1.0)
-    wrong = [
-        (w, s) for w, s, ok in zip(where, statuses, expect) if (s == "pass") != ok
-    ]
+    wrong = [(w, s) for w, s, ok in zip(where, statuses, expect) if (s == "pass") != ok]
     assert not wrong, wrong[:5]
 
 

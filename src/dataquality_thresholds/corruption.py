@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -86,7 +87,9 @@ class CorruptionTemplates:
     def render(self, kind: str, question: str, answer: str) -> tuple[Message, ...]:
         """Return the conversation asking for a ``kind`` variant of ``answer``."""
         template: str = getattr(self, kind)
-        user = template.replace("{question}", question).replace("{answer}", answer)
+        values = {"{question}": question, "{answer}": answer}
+        # one pass, so a placeholder-like text inside the question is left alone
+        user = re.sub(r"\{question\}|\{answer\}", lambda m: values[m.group(0)], template)
         return (Message("system", self.system), Message("user", user))
 
     @property
@@ -121,6 +124,14 @@ DEFAULT_TEMPLATES = CorruptionTemplates(
 )
 
 
+def _frozen_map(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value))
+
+
+def _example_tuple(value: Iterable[PairedExample]) -> tuple[PairedExample, ...]:
+    return tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class CorruptionResult:
     """What :meth:`CorruptionGenerator.generate` made.
@@ -139,10 +150,10 @@ class CorruptionResult:
         ``temperature``, ``max_tokens``, ``seed``, ``templates_sha256``.
     """
 
-    examples: tuple[PairedExample, ...] = attrs.field(converter=tuple)
-    skipped: Mapping[str, str] = attrs.field(converter=lambda m: MappingProxyType(dict(m)))
-    rejected: Mapping[str, str] = attrs.field(converter=lambda m: MappingProxyType(dict(m)))
-    provenance: Mapping[str, Any] = attrs.field(converter=lambda m: MappingProxyType(dict(m)))
+    examples: tuple[PairedExample, ...] = attrs.field(converter=_example_tuple)
+    skipped: Mapping[str, str] = attrs.field(converter=_frozen_map)
+    rejected: Mapping[str, str] = attrs.field(converter=_frozen_map)
+    provenance: Mapping[str, Any] = attrs.field(converter=_frozen_map)
 
 
 def _split_example(
@@ -602,7 +613,7 @@ def _candidates(source: str) -> list[tuple[str, int, str, str]]:
     original = ast.dump(tree)
     seen: set[str] = set()
     valid = []
-    for op, lineno, desc, new_src in out:
+    for name, lineno, desc, new_src in out:
         if new_src in seen:
             continue
         seen.add(new_src)
@@ -612,7 +623,7 @@ def _candidates(source: str) -> list[tuple[str, int, str, str]]:
             continue
         if ast.dump(mutated) == original:
             continue
-        valid.append((op, lineno, desc, new_src))
+        valid.append((name, lineno, desc, new_src))
     return valid
 
 

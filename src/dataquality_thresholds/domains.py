@@ -183,6 +183,10 @@ class JudgeCheckItem:
     label: str = attrs.field(validator=_in(JUDGE_LABELS))
 
 
+def _eval_tuple(value: Iterable[EvalItem]) -> tuple[EvalItem, ...]:
+    return tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class DomainData:
     """One domain's bundled data.
@@ -199,7 +203,7 @@ class DomainData:
 
     name: str = attrs.field(validator=_nonempty_str)
     pool: ExamplePool = attrs.field(eq=False)
-    eval_items: tuple[EvalItem, ...] = attrs.field(converter=tuple)
+    eval_items: tuple[EvalItem, ...] = attrs.field(converter=_eval_tuple)
 
 
 # --------------------------------------------------------------------------- field readers
@@ -285,8 +289,8 @@ def _read_rows(path: Path, parse: Any, what: str) -> list[Any]:
     return out
 
 
-def _write_rows(rows: Iterable[Any], kind: type, to_obj: Any, path: str | Path) -> str:
-    items = list(rows)
+def _write_rows(rows: Iterable[Any], kind: type[Any], to_obj: Any, path: str | Path) -> str:
+    items: list[Any] = list(rows)
     ids: set[str] = set()
     for i, row in enumerate(items, start=1):
         if not isinstance(row, kind):
@@ -325,16 +329,17 @@ def parse_eval_row(
             field=f"messages[{len(prompt) - 1}].role",
             **where,
         )
-    return EvalItem(
-        id=id_,
-        domain=domain,
-        prompt=prompt,
-        reference=_where_str(obj, "reference", where, required=False),
-        incorrect=_str_list(obj, "incorrect", where),
-        rubric=_where_str(obj, "rubric", where, required=False),
-        tests=_where_str(obj, "tests", where, required=False),
-        skill=_where_str(obj, "skill", where, required=False),
-    )
+    fields: dict[str, Any] = {
+        "id": id_,
+        "domain": domain,
+        "prompt": prompt,
+        "reference": _where_str(obj, "reference", where, required=False),
+        "incorrect": _str_list(obj, "incorrect", where),
+        "rubric": _where_str(obj, "rubric", where, required=False),
+        "tests": _where_str(obj, "tests", where, required=False),
+        "skill": _where_str(obj, "skill", where, required=False),
+    }
+    return EvalItem(**fields)
 
 
 def eval_to_obj(item: EvalItem) -> dict[str, Any]:
@@ -509,7 +514,7 @@ def load_domain(name: str) -> DomainData:
         train = read_paired_jsonl(path)
     with resources.as_file(_data_file("domains", name, "eval.jsonl")) as path:
         items = read_eval_jsonl(path)
-    return DomainData(name=name, pool=ExamplePool(train), eval_items=tuple(items))
+    return DomainData(name=name, pool=ExamplePool(train), eval_items=items)
 
 
 def load_probe_questions(
