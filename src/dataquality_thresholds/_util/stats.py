@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 __all__ = ["cluster_rate_interval", "item_bootstrap_interval", "wilson_interval"]
 
@@ -14,7 +14,7 @@ def wilson_interval(successes: float, n: float, level: float = 0.95) -> tuple[fl
     """Wilson score interval for a binomial proportion (``(nan, nan)`` when ``n == 0``)."""
     if n <= 0:
         return (math.nan, math.nan)
-    z = float(stats.norm.ppf(0.5 + level / 2))
+    z = float(special.ndtri(0.5 + level / 2))
     p = successes / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
@@ -47,7 +47,7 @@ def cluster_rate_interval(
         return wilson_interval(rate * g, g, level)
     resid = e - rate * t
     var = g / (g - 1) * float(np.sum(resid**2)) / total**2
-    q = float(stats.t.ppf(0.5 + level / 2, g - 1))
+    q = float(special.stdtrit(g - 1, 0.5 + level / 2))
     half = q * math.sqrt(var)
     return (max(0.0, rate - half), min(1.0, rate + half))
 
