@@ -745,6 +745,18 @@ def _to_str_mapping(value: Mapping[str, Any] | None) -> Mapping[str, str]:
     return MappingProxyType({str(k): str(value[k]) for k in sorted(value)})
 
 
+def _to_top_logprobs(
+    value: Iterable[Iterable[tuple[str, float]] | Mapping[str, float]] | None,
+) -> tuple[tuple[tuple[str, float], ...], ...] | None:
+    if value is None:
+        return None
+    out = []
+    for pos in value:
+        pairs = pos.items() if isinstance(pos, Mapping) else pos
+        out.append(tuple((str(t), float(lp)) for t, lp in pairs))
+    return tuple(out)
+
+
 @attrs.frozen(kw_only=True)
 class Completion:
     """One sampled answer of a model to one prompt.
@@ -764,6 +776,11 @@ class Completion:
     info : mapping of str to str
         Backend-specific facts about the sample; :class:`LocalStubBackend`
         records the behaviour it drew (``info["behaviour"]``).
+    top_logprobs : tuple, optional
+        When logprobs were asked for: one entry per generated token, each a
+        tuple of ``(token, logprob)`` alternatives, most likely first.
+
+        .. versionadded:: 0.1 (sampling)
     """
 
     text: str = attrs.field(validator=attrs.validators.instance_of(str))
@@ -777,3 +794,6 @@ class Completion:
         default=None, converter=_to_int_or_none, validator=_optional_nonneg_int
     )
     info: Mapping[str, str] = attrs.field(factory=dict, converter=_to_str_mapping, hash=False)
+    top_logprobs: tuple[tuple[tuple[str, float], ...], ...] | None = attrs.field(
+        default=None, converter=_to_top_logprobs, hash=False
+    )

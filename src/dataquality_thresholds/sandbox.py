@@ -276,7 +276,7 @@ def run_python(
     python : str, optional
         The interpreter; the current one by default (so the code sees the same
         installed packages, but not the user's site directory or ``PYTHON*``
-        variables: it runs with ``-I``).
+        variables: it runs with ``-E -s``).
     drop_root : bool
         When running as root, run the code as ``nobody`` (default True).
 
@@ -333,7 +333,7 @@ def run_python(
             "network": limits.network,
             "drop_root": drop_root,
             "uid": _NOBODY,
-            "argv": [python, "-I", "-B", "main.py"],
+            "argv": [python, "-E", "-s", "-B", "main.py"],
             "expose": sorted(
                 {
                     os.path.realpath(python),

@@ -1,0 +1,160 @@
+"""The subprocess sandbox contains loops, fork bombs, memory hogs, floods and escapes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from dataquality_thresholds.errors import ConfigError
+from dataquality_thresholds.sandbox import SandboxLimits, run_python
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="the sandbox is POSIX only")
+
+FAST = SandboxLimits(wall_time=2.0, memory_mb=256, max_processes=16, max_file_mb=1)
+
+
+def _procs_mentioning(marker: str) -> list[int]:
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmd = fh.read()
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                env = fh.read()
+        except OSError:
+            continue
+        if marker.encode() in cmd or marker.encode() in env:
+            found.append(int(pid))
+    return found
+
+
+def test_runs_code_and_captures_output() -> None:
+    r = run_python("import sys\nprint('out')\nprint('err', file=sys.stderr)\n", limits=FAST)
+    assert r.ok and r.returncode == 0
+    assert r.stdout == "out\n" and r.stderr == "err\n"
+    r = run_python("raise SystemExit(3)", limits=FAST)
+    assert (r.returncode, r.ok) == (3, False)
+
+
+def test_environment_is_minimal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
+    r = run_python("import os\nprint(sorted(os.environ))\nprint(os.getcwd())", limits=FAST)
+    assert "OPENAI_API_KEY" not in r.stdout
+    assert "dqt-sandbox-" in r.stdout
+
+
+def test_infinite_loop_killed_on_time() -> None:
+    r = run_python("while True:\n    pass\n", limits=SandboxLimits(wall_time=1.0))
+    assert r.timed_out and r.signal == signal.SIGKILL and not r.ok
+    assert r.wall_time < 5.0
+
+
+def test_cpu_limit() -> None:
+    r = run_python("while True:\n    pass\n", limits=SandboxLimits(wall_time=5.0, cpu_time=1))
+    assert not r.timed_out
+    assert r.signal in (signal.SIGXCPU, signal.SIGKILL)
+
+
+def test_memory_hog_contained() -> None:
+    r = run_python("x = bytearray(2 * 1024**3)\nprint('allocated')", limits=FAST)
+    assert not r.ok and "allocated" not in r.stdout
+    assert "MemoryError" in r.stderr
+
+
+def test_huge_output_capped() -> None:
+    r = run_python(
+        "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n",
+        limits=SandboxLimits(wall_time=5.0, max_file_mb=1, max_output_bytes=1000),
+    )
+    assert not r.ok and not r.timed_out  # stopped by RLIMIT_FSIZE, not by the clock
+    assert len(r.stdout) == 1000 and r.stdout_truncated
+
+
+def test_fork_bomb_contained() -> None:
+    marker = f"dqt-forkbomb-{uuid.uuid4().hex}"
+    code = f"""
+import os, time
+MARK = {marker!r}
+n = 0
+while True:
+    try:
+        if os.fork() == 0:
+            os.setsid()  # try to leave the process group
+            time.sleep(60)
+            os._exit(0)
+        n += 1
+    except OSError:
+        break
+print("forked", n, flush=True)
+time.sleep(60)
+"""
+    r = run_python(code, limits=SandboxLimits(wall_time=1.5, max_processes=16, memory_mb=256))
+    assert r.timed_out
+    if "uid-nobody" in r.isolation:
+        forked = int(r.stdout.split()[1])
+        assert forked < 16
+    if "pidns" in r.isolation:
+        # every process of the sandbox died with it, even the ones that called setsid
+        assert _procs_mentioning(marker) == []
+
+
+def test_write_outside_temp_dir_contained(tmp_path: Path) -> None:
+    target = tmp_path / "escape.txt"
+    tmp_target = Path("/tmp") / f"dqt-escape-{uuid.uuid4().hex}.txt"
+    code = f"""
+for p in ({str(target)!r}, {str(tmp_target)!r}, "inside.txt"):
+    try:
+        with open(p, "w") as fh:
+            fh.write("x")
+        print("wrote", p)
+    except OSError as exc:
+        print("refused", p, type(exc).__name__)
+"""
+    r = run_python(code, limits=FAST)
+    assert r.ok, r.stderr
+    assert "wrote inside.txt" in r.stdout
+    if "uid-nobody" not in r.isolation:
+        pytest.skip("not root: the sandbox cannot switch to an unprivileged user here")
+    assert not target.exists() and f"refused {target}" in r.stdout
+    if "private-tmp" in r.isolation:
+        assert not tmp_target.exists()
+    else:  # pragma: no cover - documented limit
+        tmp_target.unlink(missing_ok=True)
+
+
+def test_no_network() -> None:
+    code = """
+import socket
+try:
+    socket.create_connection(("127.0.0.1", 9), timeout=1)
+    print("connected")
+except OSError as exc:
+    print("blocked", exc.errno)
+print(sorted(n for _, n in socket.if_nameindex()))
+"""
+    r = run_python(code, limits=FAST)
+    assert r.ok, r.stderr
+    assert "connected" not in r.stdout
+    if "netns" in r.isolation:
+        assert "['lo']" in r.stdout  # a fresh namespace has only a down loopback
+
+
+def test_extra_files_and_bad_names() -> None:
+    r = run_python("import helper\nprint(helper.X)", files={"helper.py": "X = 42"}, limits=FAST)
+    assert r.stdout.strip() == "42", r.stderr
+    with pytest.raises(ConfigError):
+        run_python("pass", files={"../x.py": ""}, limits=FAST)
+    with pytest.raises(ConfigError):
+        SandboxLimits(wall_time=0)
+
+
+def test_uses_given_interpreter() -> None:
+    r = run_python("import sys\nprint(sys.version_info[:2])", python=sys.executable, limits=FAST)
+    assert r.stdout.strip() == str(tuple(sys.version_info[:2]))
