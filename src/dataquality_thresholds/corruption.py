@@ -351,13 +351,16 @@ def _alarm(signum, frame):
     raise _Timeout()
 
 signal.signal(signal.SIGALRM, _alarm)
+signal.signal(signal.SIGPROF, _alarm)
 with open("programs.json", encoding="utf-8") as fh:
     _cfg = json.load(fh)
 _out = sys.stdout
 for _i, _src in enumerate(_cfg["programs"]):
     _status = "pass"
     _sink = io.StringIO()
-    signal.setitimer(signal.ITIMER_REAL, _cfg["timeout"])
+    # CPU time (robust to a loaded machine) plus a looser wall-clock guard for blocking
+    signal.setitimer(signal.ITIMER_PROF, _cfg["timeout"])
+    signal.setitimer(signal.ITIMER_REAL, 10 * _cfg["timeout"] + 1.0)
     try:
         with contextlib.redirect_stdout(_sink), contextlib.redirect_stderr(_sink):
             exec(compile(_src, "<program-%d>" % _i, "exec"), {"__name__": "__main__"})
@@ -366,6 +369,7 @@ for _i, _src in enumerate(_cfg["programs"]):
     except BaseException as _exc:
         _status = "fail:" + type(_exc).__name__
     finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
         signal.setitimer(signal.ITIMER_REAL, 0)
     _out.write(json.dumps([_i, _status]) + "\n")
     _out.flush()
@@ -377,7 +381,9 @@ def run_tests(programs: Sequence[str], *, timeout: float = 2.0, memory_mb: int =
 
     All programs run one after another in one sandboxed subprocess
     (:func:`~dataquality_thresholds.sandbox.run_python`), each in a fresh
-    namespace with its own ``timeout``. A program that hangs in a way the
+    namespace with its own ``timeout`` of CPU time (so a loaded machine does not
+    turn a slow pass into a timeout) and ``10 * timeout + 1`` seconds of wall time
+    (for code that blocks). A program that hangs in a way the
     timer cannot interrupt gets the whole subprocess killed; it is reported as
     ``"timeout"`` and the rest run in a new subprocess.
 
@@ -386,7 +392,7 @@ def run_tests(programs: Sequence[str], *, timeout: float = 2.0, memory_mb: int =
     programs : sequence of str
         Python sources; a program passes when it runs to the end without raising.
     timeout : float
-        Seconds per program.
+        CPU seconds per program (wall-clock guard: ``10 * timeout + 1``).
     memory_mb : int
         Address-space limit of the subprocess.
 
@@ -402,7 +408,7 @@ def run_tests(programs: Sequence[str], *, timeout: float = 2.0, memory_mb: int =
     while start < len(programs):
         todo = list(programs[start:])
         limits = SandboxLimits(
-            wall_time=timeout * len(todo) + 5.0,
+            wall_time=(10 * timeout + 1.0) * len(todo) + 5.0,
             memory_mb=memory_mb,
             max_output_bytes=64 * (len(todo) + 16),
         )
