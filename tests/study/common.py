@@ -44,7 +44,7 @@ def make_study(run_dir, *, base_url=None, domains=("finance",), budget_usd=None,
             from dataquality_thresholds.backends.openai import OpenAIBackend
 
             backend = OpenAIBackend(base_url=base_url, base_model="gpt-4o-mini-2024-07-18", poll_interval=0.01,
-                                    max_poll_interval=0.02)
+                                    max_poll_interval=0.02, file_poll_interval=0.01)
     options = dict(fractions=(0.1, 0.5, 0.75, 1.0), corruptions=("obvious", "subtle"), replicates=2, size=16,
                    probe_samples=4, seed=5)
     options.update(kw)
