@@ -89,9 +89,10 @@ class _Objective:
         self, data: RunData, u: np.ndarray, theta0: np.ndarray, free: np.ndarray, firth: bool
     ) -> None:
         self.data, self.u, self.theta0, self.free, self.firth = data, u, theta0, free, firth
-        # Under separation the Jeffreys mode on the probability scale of c and d can sit
-        # on 0 or 1; the prior is then taken on their logit scale instead (edge term).
-        self.edge_on = firth and separated(data)
+        # The Jeffreys prior is taken on the logit scale of c and d (edge term): on the
+        # probability scale its mode can sit on 0 or 1 (an unobserved top running to 1,
+        # or separation), on the logit scale it cannot.
+        self.edge_on = firth
 
     def full(self, p: np.ndarray) -> np.ndarray:
         t = self.theta0.copy()
@@ -266,8 +267,7 @@ def _start(
             sign, logdet = np.linalg.slogdet(np.einsum("pgi,pg,pgj->pij", Jf, W, Jf))
             obj = np.where(sign > 0, obj - 0.5 * logdet, np.inf)
             cd = theta[:, [i for i in (1, 2) if i in free]]
-            if separated(data):
-                obj = obj - np.sum(np.log(cd * (1 - cd)), axis=1)
+            obj = obj - np.sum(np.log(cd * (1 - cd)), axis=1)
     return np.asarray(theta[int(np.nanargmin(obj))], dtype=float)
 
 
