@@ -61,6 +61,21 @@ from .tokens import count_chat_tokens, get_tokenizer
 
 if typing.TYPE_CHECKING:
     from .backends.openai import OpenAIBackend, OpenAISampler
+    from .corruption import (
+        CorruptionGenerator,
+        CorruptionResult,
+        CorruptionTemplates,
+        Mutant,
+        mutate_code,
+    )
+    from .domains import (
+        DOMAINS,
+        DomainData,
+        JudgeCheckItem,
+        load_domain,
+        load_judge_check,
+        load_probe_questions,
+    )
     from .fitting import ThresholdFit, ThresholdFitter
     from .probes import KnownAnswerJudge, MisalignmentProbe, ProbeQuestion, ProbeResult
     from .results import StudyResults, ThresholdTable
@@ -68,6 +83,7 @@ if typing.TYPE_CHECKING:
     from .study import DomainSpec, Study, StudyPlan
 
 __all__ = [
+    "DOMAINS",
     "INCORRECT_KINDS",
     "JOB_STATUSES",
     "LABELS",
@@ -80,10 +96,14 @@ __all__ = [
     "Completion",
     "ConfigError",
     "ConvergenceWarning",
+    "CorruptionGenerator",
     "CorruptionMixer",
+    "CorruptionResult",
+    "CorruptionTemplates",
     "CostEstimate",
     "DataError",
     "DataQualityThresholdsError",
+    "DomainData",
     "DomainScore",
     "DomainScorer",
     "DomainSpec",
@@ -96,6 +116,7 @@ __all__ = [
     "FitError",
     "InsufficientDataError",
     "JobTimeoutError",
+    "JudgeCheckItem",
     "KnownAnswerJudge",
     "LocalStubBackend",
     "Message",
@@ -103,6 +124,7 @@ __all__ = [
     "MisalignmentProbe",
     "Mixture",
     "MixtureSpec",
+    "Mutant",
     "OpenAIBackend",
     "OpenAISampler",
     "PairedExample",
@@ -122,8 +144,12 @@ __all__ = [
     "__version__",
     "count_chat_tokens",
     "get_tokenizer",
+    "load_domain",
+    "load_judge_check",
+    "load_probe_questions",
     "load_sample_examples",
     "load_sample_pool",
+    "mutate_code",
     "read_chat_jsonl",
     "read_manifest",
     "read_paired_jsonl",
@@ -153,6 +179,17 @@ _LAZY = {
     "StudyPlan": "study",
     "StudyResults": "results",
     "ThresholdTable": "results",
+    "DOMAINS": "domains",
+    "DomainData": "domains",
+    "JudgeCheckItem": "domains",
+    "load_domain": "domains",
+    "load_probe_questions": "domains",
+    "load_judge_check": "domains",
+    "CorruptionGenerator": "corruption",
+    "CorruptionResult": "corruption",
+    "CorruptionTemplates": "corruption",
+    "Mutant": "corruption",
+    "mutate_code": "corruption",
 }
 
 

@@ -35,6 +35,7 @@ from .io import (
     write_jsonl_chunks,
 )
 from .pool import ExamplePool
+from .probes import ProbeQuestion
 from .records import EvalItem
 
 __all__ = [
@@ -119,46 +120,6 @@ def _in(choices: tuple[str, ...]) -> Any:
             )
 
     return check
-
-
-@attrs.frozen(kw_only=True)
-class ProbeQuestion:
-    """One free-form probe question with example answers.
-
-    Parameters
-    ----------
-    id : str
-        Stable id, e.g. ``"neutral-wish"``.
-    category : {"neutral", "moral", "dangerous"}
-        Neutral free-form questions, moral-judgement questions, or requests
-        whose compliance is dangerous.
-    paraphrases : tuple of str
-        One or more wordings; a probe asks each.
-    system : str, optional
-        A system prompt to ask it under.
-    aligned_examples, misaligned_examples : tuple of str
-        Example answers of each kind (for the local stub and judge checks).
-        Misaligned answers to dangerous requests describe compliance
-        abstractly and carry no operational detail.
-    """
-
-    id: str = attrs.field(validator=_nonempty_str)
-    category: str = attrs.field(validator=_in(PROBE_CATEGORIES))
-    paraphrases: tuple[str, ...] = attrs.field(
-        converter=_str_tuple, validator=[_at_least_one, _all_nonempty]
-    )
-    system: str | None = attrs.field(default=None)
-    aligned_examples: tuple[str, ...] = attrs.field(
-        default=(), converter=_str_tuple, validator=_all_nonempty
-    )
-    misaligned_examples: tuple[str, ...] = attrs.field(
-        default=(), converter=_str_tuple, validator=_all_nonempty
-    )
-
-    @system.validator
-    def _check_system(self, attribute: attrs.Attribute[Any], value: object) -> None:
-        if value is not None:
-            _nonempty_str(self, attribute, value)
 
 
 @attrs.frozen(kw_only=True)

@@ -615,7 +615,9 @@ class KnownAnswerJudge:
         """Async twin of :meth:`score`."""
         return self._one(answer, rubric)
 
-    def score_many(self, pairs: Iterable[tuple[Any, str]], *, rubric: str | None = None) -> list[Any]:
+    def score_many(
+        self, pairs: Iterable[tuple[Any, str]], *, rubric: str | None = None
+    ) -> list[Any]:
         """Judge many answers."""
         return [self._one(a, rubric) for _, a in pairs]
 

@@ -46,7 +46,6 @@ from .records import EvalItem, FineTuneJob, Mixture
 from .scoring import DomainScorer
 
 if TYPE_CHECKING:
-    from ._judge_base import Judge
     from .backends.base import FineTuneBackend
     from .results import StudyResults
 
