@@ -17,6 +17,8 @@ import attrs
 __all__ = ["ApiError", "FakeApi", "JobScript", "Responder", "default_responder"]
 
 #: ``responder(model, messages, *, n, temperature, seed, max_tokens) -> list of n texts``.
+#: An item may instead be ``{"text": ..., "top_logprobs": [[(token, logprob), ...], ...]}``
+#: (one list per generated token) to script what ``logprobs=True`` returns.
 Responder = Callable[..., list[str]]
 
 _DEFAULT_STATUSES = ("validating_files", "queued", "running", "succeeded")
@@ -423,20 +425,44 @@ class FakeApi:
             # a stub model name works too: the responder decides what it knows
             pass
         n = int(body.get("n") or 1)
-        texts = self.responder(
-            model,
-            messages,
-            n=n,
-            temperature=float(body.get("temperature", 1.0)),
-            seed=body.get("seed"),
-            max_tokens=body.get("max_tokens") or body.get("max_completion_tokens"),
+        texts: list[Any] = list(
+            self.responder(
+                model,
+                messages,
+                n=n,
+                temperature=float(body.get("temperature", 1.0)),
+                seed=body.get("seed"),
+                max_tokens=body.get("max_tokens") or body.get("max_completion_tokens"),
+            )
         )
         want_logprobs = bool(body.get("logprobs"))
         top = int(body.get("top_logprobs") or 0)
         choices = []
+        scripted: list[Any] = [None] * len(texts)
+        for i, item in enumerate(texts):
+            # a scripted item: {"text": ..., "top_logprobs": [[(tok, lp), ...], ...]}
+            if isinstance(item, Mapping):
+                scripted[i] = item.get("top_logprobs")
+                texts[i] = str(item.get("text", ""))
         for i, text in enumerate(texts):
             logprobs = None
-            if want_logprobs:
+            if want_logprobs and scripted[i] is not None:
+                logprobs = {
+                    "content": [
+                        {
+                            "token": str(pos[0][0]) if pos else "",
+                            "logprob": float(pos[0][1]) if pos else 0.0,
+                            "bytes": None,
+                            "top_logprobs": [
+                                {"token": str(t), "logprob": float(lp), "bytes": None}
+                                for t, lp in pos
+                            ][:top],
+                        }
+                        for pos in scripted[i]
+                    ],
+                    "refusal": None,
+                }
+            elif want_logprobs:
                 toks = text.split(" ") if text else []
                 logprobs = {
                     "content": [
@@ -563,11 +589,18 @@ class FakeApi:
                         "error": None,
                     }
                 )
-        content = "".join(json.dumps(o, sort_keys=True) + "\n" for o in out).encode("utf-8")
-        out_file = self.create_file(f"{batch['id']}_output.jsonl", content, "batch")
-        self.files[out_file["id"]]["purpose"] = "batch_output"
-        self.files[out_file["id"]]["status"] = "processed"
-        batch["output_file_id"] = out_file["id"]
+        # as the real API does: successes in the output file, failures in the error file
+        for name, rows in (
+            ("output", [o for o in out if o["response"]["status_code"] == 200]),
+            ("error", [o for o in out if o["response"]["status_code"] != 200]),
+        ):
+            if not rows:
+                continue
+            content = "".join(json.dumps(o, sort_keys=True) + "\n" for o in rows).encode("utf-8")
+            f = self.create_file(f"{batch['id']}_{name}.jsonl", content, "batch")
+            self.files[f["id"]]["purpose"] = "batch_output"
+            self.files[f["id"]]["status"] = "processed"
+            batch[f"{name}_file_id"] = f["id"]
         batch["status"] = "completed"
         batch["completed_at"] = self._tick()
         batch["request_counts"] = {

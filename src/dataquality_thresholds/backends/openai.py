@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
+import os
 import re
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -39,10 +41,12 @@ import numpy as np
 import openai
 
 from .._version import __version__
+from ..cache import CompletionCache
 from ..errors import BackendError, BackendUnavailableError, ConfigError, FineTuneJobError
-from ..records import Completion, CostEstimate, FineTuneJob, Mixture
-from .base import JobTimeoutError, ProgressCallback, Prompt, normalize_prompt
+from ..records import CostEstimate, FineTuneJob, Mixture
+from .base import JobTimeoutError, ProgressCallback
 from .pricing import PriceTable, count_mixture_tokens, estimate_training_cost
+from .sampling import ChatSampler, RetryableError
 
 __all__ = ["DEFAULT_BASE_MODEL", "WIND_DOWN_MESSAGE", "OpenAIBackend", "OpenAISampler"]
 
@@ -684,93 +688,222 @@ class OpenAIBackend:
             prices=prices if prices is not None else self.prices,
         )
 
-    def sampler(self) -> OpenAISampler:
-        """Return a simple chat-completions sampler sharing this backend's client."""
-        return OpenAISampler(self)
+    def sampler(self, **options: Any) -> OpenAISampler:
+        """Return an :class:`OpenAISampler` for this backend's endpoint and key.
+
+        Parameters
+        ----------
+        **options
+            Passed to :class:`OpenAISampler` (``max_concurrency``, ``rpm``,
+            ``cache`` ...).
+        """
+        if self._client is not None:
+            return OpenAISampler(self._client, **options)
+        return OpenAISampler(base_url=self._base_url, api_key=self._api_key.get(), **options)
 
 
-class OpenAISampler:
-    """A minimal sampler over chat completions (one request per prompt, no cache).
+# =========================================================================== sampling
+# The sampling engine lives in .sampling (no ``openai`` import there); this
+# section supplies its transport: raw chat/batch calls through ``AsyncOpenAI``
+# with the SDK's retries off (the engine retries, once), and the mapping of
+# ``openai`` exceptions to retryable / final errors.
 
-    The full sampler (concurrency, rate limits, ledger cache, batch mode) is
-    a later addition; this one satisfies the :class:`Sampler` protocol.
+_DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+def _classify(exc: Exception, what: str) -> BackendError:
+    """Map an ``openai`` exception to RetryableError or a final BackendError."""
+    if isinstance(exc, openai.RateLimitError):
+        if exc.code == "insufficient_quota":
+            return BackendUnavailableError(
+                f"{what}: the account is out of quota (429 insufficient_quota); add credit "
+                "or use another key"
+            )
+        return RetryableError(f"{what}: rate limited (429)", retry_after=_retry_after(exc))
+    if isinstance(exc, openai.APIStatusError) and (
+        exc.status_code >= 500 or exc.status_code in (408, 409)
+    ):
+        return RetryableError(
+            f"{what}: HTTP {exc.status_code}: {exc.message}", retry_after=_retry_after(exc)
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        return RetryableError(f"{what}: {type(exc).__name__} (connection or timeout)")
+    if isinstance(exc, openai.AuthenticationError):
+        return BackendUnavailableError(f"{what}: the API key was rejected (401)")
+    if isinstance(exc, openai.APIStatusError):
+        return BackendError(f"{what}: HTTP {exc.status_code} ({exc.code}): {exc.message}")
+    return BackendError(f"{what}: {type(exc).__name__}: {exc}")
+
+
+class _AsyncOpenAITransport:
+    """The raw calls of :class:`ChatSampler`, over one ``openai.AsyncOpenAI``."""
+
+    def __init__(self, client: openai.AsyncOpenAI) -> None:
+        self._client = client
+
+    async def chat(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            raw = await self._client.chat.completions.with_raw_response.create(**body)
+        except openai.OpenAIError as exc:
+            raise _classify(exc, f"sampling {body.get('model')}") from exc
+        data = json.loads(raw.content)
+        if not isinstance(data, dict):
+            raise BackendError("the server answered chat/completions with a non-object")
+        return data
+
+    async def upload(self, content: bytes, filename: str) -> str:
+        try:
+            f = await self._client.files.create(file=(filename, content), purpose="batch")
+        except openai.OpenAIError as exc:
+            raise _classify(exc, "uploading the batch file") from exc
+        return str(f.id)
+
+    async def create_batch(self, input_file_id: str, *, completion_window: str) -> dict[str, Any]:
+        try:
+            b = await self._client.batches.create(
+                input_file_id=input_file_id,
+                endpoint="/v1/chat/completions",
+                completion_window=completion_window,  # type: ignore[arg-type]
+                metadata={"created_by": "dataquality_thresholds"},
+            )
+        except openai.OpenAIError as exc:
+            raise _classify(exc, "creating the batch") from exc
+        return b.model_dump()
+
+    async def retrieve_batch(self, batch_id: str) -> dict[str, Any]:
+        try:
+            b = await self._client.batches.retrieve(batch_id)
+        except openai.OpenAIError as exc:
+            raise _classify(exc, f"polling batch {batch_id}") from exc
+        return b.model_dump()
+
+    async def file_content(self, file_id: str) -> bytes:
+        try:
+            resp = await self._client.files.content(file_id)
+        except openai.OpenAIError as exc:
+            raise _classify(exc, f"downloading file {file_id}") from exc
+        return bytes(resp.content)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+class OpenAISampler(ChatSampler):
+    """Sample any OpenAI-compatible chat endpoint: concurrent, rate-limited, cached.
+
+    Implements the :class:`~dataquality_thresholds.backends.Sampler` protocol
+    (``complete`` / ``acomplete``), plus ``top_logprobs`` for judges and a
+    Batch API mode. See ``docs/sampling.md``.
 
     Parameters
     ----------
-    backend : OpenAIBackend
-        Supplies the client.
+    client : openai.OpenAI or openai.AsyncOpenAI, optional
+        Supplies the endpoint, key, organisation and project. The sampler
+        builds its own ``AsyncOpenAI`` from them for each run (an async client
+        is bound to the event loop it first ran on), with the SDK's retries
+        off.
+    base_url, api_key : str, optional
+        Used when no client is given; else ``OPENAI_BASE_URL`` /
+        ``OPENAI_API_KEY``. The key is looked up when the first request is
+        made, held privately, and never stored in the cache.
+    max_concurrency : int
+        Requests in flight at once.
+    rpm, tpm : float, optional
+        Requests and tokens per minute (tokens are estimated before a request
+        as prompt characters / 4 plus ``max_tokens * n``, then corrected with
+        the reported usage).
+    cache : CompletionCache or path, optional
+        Where samples are stored; a rerun of cached work sends no request.
+    progress : bool
+        Show a tqdm progress bar.
+    max_retries : int
+        Retries of a request after 429, 5xx, 408/409, a timeout or a dropped
+        connection (the SDK's own retries are off, so they never stack).
+    backoff, max_backoff : float
+        Exponential backoff base and cap (seconds, with jitter) when the
+        server sends no ``Retry-After``.
+    timeout : float
+        Seconds per HTTP request.
+    batch : bool
+        Send every call through the Batch API (50% cheaper, up to 24 h).
+    batch_poll_interval : float
+        Seconds between batch polls.
+    batch_timeout : float, optional
+        Give up waiting for a batch after this many seconds (it keeps running).
+    completion_window : str
+        The Batch API window.
+    seed : int
+        Seed of the backoff jitter.
     """
 
-    def __init__(self, backend: OpenAIBackend) -> None:
-        self._backend = backend
-
-    def __repr__(self) -> str:
-        return f"OpenAISampler({self._backend!r})"
-
-    def complete(
+    def __init__(
         self,
-        model: str,
-        prompts: Sequence[Prompt],
+        client: openai.OpenAI | openai.AsyncOpenAI | None = None,
         *,
-        n: int = 1,
-        temperature: float = 1.0,
-        max_tokens: int | None = None,
-        seed: int | None = None,
-    ) -> list[list[Completion]]:
-        """Return ``n`` completions per prompt (see :class:`Sampler`)."""
-        out: list[list[Completion]] = []
-        extra: dict[str, Any] = {}
-        if max_tokens is not None:
-            extra["max_completion_tokens"] = max_tokens
-        if seed is not None:
-            extra["seed"] = seed
-        for prompt in prompts:
-            messages = [{"role": m.role, "content": m.content} for m in normalize_prompt(prompt)]
-            try:
-                resp = self._backend.client.chat.completions.create(
-                    model=model,
-                    messages=messages,  # type: ignore[arg-type]
-                    n=n,
-                    temperature=temperature,
-                    **extra,
-                )
-            except openai.OpenAIError as exc:
-                raise self._backend._translate(exc, f"sampling {model}") from exc
-            usage = resp.usage
-            out.append(
-                [
-                    Completion(
-                        text=c.message.content or "",
-                        model=resp.model or model,
-                        index=c.index,
-                        finish_reason=c.finish_reason,
-                        prompt_tokens=usage.prompt_tokens if usage else None,
-                        completion_tokens=usage.completion_tokens if usage else None,
-                    )
-                    for c in sorted(resp.choices, key=lambda c: c.index)
-                ]
-            )
-        return out
-
-    async def acomplete(
-        self,
-        model: str,
-        prompts: Sequence[Prompt],
-        *,
-        n: int = 1,
-        temperature: float = 1.0,
-        max_tokens: int | None = None,
-        seed: int | None = None,
-    ) -> list[list[Completion]]:
-        """Async twin of :meth:`complete` (runs it in a worker thread)."""
-        import asyncio
-
-        return await asyncio.to_thread(
-            self.complete,
-            model,
-            prompts,
-            n=n,
-            temperature=temperature,
-            max_tokens=max_tokens,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        max_concurrency: int = 16,
+        rpm: float | None = None,
+        tpm: float | None = None,
+        cache: CompletionCache | str | Path | None = None,
+        progress: bool = False,
+        max_retries: int = 6,
+        backoff: float = 1.0,
+        max_backoff: float = 60.0,
+        timeout: float = 120.0,
+        batch: bool = False,
+        batch_poll_interval: float = 30.0,
+        batch_timeout: float | None = None,
+        completion_window: str = "24h",
+        seed: int = 0,
+    ) -> None:
+        self._options: dict[str, Any] = {}
+        if client is not None:
+            base_url = str(client.base_url)
+            api_key = client.api_key
+            self._options = {"organization": client.organization, "project": client.project}
+        base_url = base_url or os.environ.get("OPENAI_BASE_URL") or _DEFAULT_BASE_URL
+        self._api_key = _Secret(api_key)
+        self.timeout = float(timeout)
+        super().__init__(
+            transport_factory=self._transport,
+            base_url=base_url.rstrip("/"),
+            max_concurrency=max_concurrency,
+            rpm=rpm,
+            tpm=tpm,
+            cache=cache,
+            progress=progress,
+            max_retries=max_retries,
+            backoff=backoff,
+            max_backoff=max_backoff,
+            batch=batch,
+            batch_poll_interval=batch_poll_interval,
+            batch_timeout=batch_timeout,
+            completion_window=completion_window,
             seed=seed,
         )
+
+    def __repr__(self) -> str:
+        return (
+            f"OpenAISampler(base_url={self.base_url!r}, max_concurrency={self.max_concurrency}, "
+            f"rpm={self.rpm!r}, tpm={self.tpm!r}, cache={self.cache!r})"
+        )
+
+    def __reduce__(self) -> Any:
+        raise TypeError("OpenAISampler holds credentials; build it again in the new process")
+
+    def _transport(self) -> _AsyncOpenAITransport:
+        try:
+            client = openai.AsyncOpenAI(
+                api_key=self._api_key.get(),
+                base_url=self.base_url,
+                max_retries=0,
+                timeout=self.timeout,
+                **self._options,
+            )
+        except openai.OpenAIError as exc:
+            raise BackendUnavailableError(
+                "cannot build an OpenAI client: no API key. Set OPENAI_API_KEY or pass "
+                "api_key=... (or client=...)."
+            ) from exc
+        return _AsyncOpenAITransport(client)
