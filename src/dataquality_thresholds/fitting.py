@@ -238,22 +238,28 @@ class ThresholdFitter:
         boot_seq, test_seq = seq.spawn(2)
         seed_int = int(self.seed) if isinstance(self.seed, (int, np.integer)) else None
         u = np.asarray(to_u(data.x, self.log_x))
-        if self.method == "auto":
-            fits = [
-                self._fit_logistic(data, boot_seq, seed_int),
-                self._fit_changepoint(data, u, seed_int),
-            ]
-            result = self._average(data, fits)
-        elif self.method == "logistic":
-            result = self._fit_logistic(data, boot_seq, seed_int)
-        else:
-            result = self._fit_changepoint(data, u, seed_int)
-        if self.test and np.all(np.isfinite(u)):
-            w = data.w * (data.n if data.n is not None else 1.0)
-            p, stat = _cp.threshold_test(
-                u, data.y, w, self.changepoint, self.n_test, np.random.default_rng(test_seq)
-            )
-            result = attrs.evolve(result, exists_pvalue=p, exists_statistic=stat)
+        try:
+            if self.method == "auto":
+                fits = [
+                    self._fit_logistic(data, boot_seq, seed_int),
+                    self._fit_changepoint(data, u, seed_int),
+                ]
+                result = self._average(data, fits)
+            elif self.method == "logistic":
+                result = self._fit_logistic(data, boot_seq, seed_int)
+            else:
+                result = self._fit_changepoint(data, u, seed_int)
+            if self.test and np.all(np.isfinite(u)):
+                w = data.w * (data.n if data.n is not None else 1.0)
+                p, stat = _cp.threshold_test(
+                    u, data.y, w, self.changepoint, self.n_test, np.random.default_rng(test_seq)
+                )
+                result = attrs.evolve(result, exists_pvalue=p, exists_statistic=stat)
+        except (np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError) as exc:
+            raise FitError(
+                f"the {self.method} fit failed numerically ({exc}); check that the runs "
+                "span the transition, or try method='changepoint' or fixing c/d"
+            ) from exc
         if not result.converged:
             warnings.warn(
                 ConvergenceWarning(

@@ -331,6 +331,8 @@ def test_newer_schema_is_refused(study) -> None:
         ThresholdFit.from_dict({**d, "schema_version": 2})
     with pytest.raises(ConfigError):
         ThresholdFit.from_dict({**d, "schema": "mixture"})
+    with pytest.raises(ConfigError):
+        ThresholdFit.from_dict({k: v for k, v in d.items() if k != "threshold"})
 
 
 # ------------------------------------------------------------- reporting

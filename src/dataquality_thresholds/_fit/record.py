@@ -556,7 +556,12 @@ class ThresholdFit:
             elif field.name in ("threshold", "threshold_se", "dispersion", "loglik"):
                 v = to_float(v)
             kw[field.name] = v
-        return cls(**kw)
+        try:
+            return cls(**kw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"not a complete threshold_fit record ({exc})", field="schema"
+            ) from exc
 
 
 def _hinge_recovery_u(psi: float, spec: _lg.ThresholdSpec) -> float:
