@@ -2,32 +2,44 @@ import json
 import subprocess
 import sys
 
-from dataquality_thresholds import read_manifest, validate_chat_jsonl
+import pytest
+
 from dataquality_thresholds.cli import main
 
+CONFIG = """
+run_dir = "run"
+seed = 3
+fractions = [0.1, 0.5, 0.75, 1.0]
+corruptions = ["subtle"]
+replicates = 2
+size = 16
 
-def test_demo_writes_mixtures_and_prints_manifests(tmp_path, capsys):
+[backend]
+kind = "stub"
+
+[probe]
+questions = "bundled"
+samples = 2
+categories = ["moral"]
+
+[[domain]]
+name = "finance"
+pool = "sample"
+eval = "sample"
+"""
+
+
+def test_demo_runs_the_offline_study_and_writes_the_report(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--size", "20", "--fractions", "0.25,0.5,1"]) == 0
+    assert main(["demo", "--out", str(out), "--quiet", "--replicates", "1"]) == 0
     printed = capsys.readouterr().out
-    assert "mixture_manifest" in printed and "pool_fingerprint" in printed
+    assert "Thresholds: domain performance" in printed and "Thresholds: misalignment" in printed
     for domain in ("coding", "finance", "health", "legal"):
-        files = sorted((out / domain).glob("*.jsonl"))
-        assert len(files) == 6  # 3 fractions x 2 corruptions
-        for f in files:
-            man = read_manifest(f.with_name(f.name.replace(".jsonl", ".manifest.json")))
-            report = validate_chat_jsonl(f)
-            assert report.sha256 == man["fingerprint"] and report.n_examples == 20
-            assert man["counts"]["correct"] == round(20 * man["spec"]["fraction_correct"])
-
-
-def test_demo_is_deterministic(tmp_path):
-    main(["demo", "--out", str(tmp_path / "a"), "--size", "12"])
-    main(["demo", "--out", str(tmp_path / "b"), "--size", "12"])
-    a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.jsonl"))
-    assert a and all(
-        (tmp_path / "a" / p).read_bytes() == (tmp_path / "b" / p).read_bytes() for p in a
-    )
+        assert domain in printed
+    report = (out / "report.html").read_text()
+    assert "Domain performance" in report and "data:image/png;base64" in report
+    assert (out / "domain_score.png").stat().st_size > 1000
+    assert (out / "ledger.sqlite").exists()
 
 
 def test_mix_and_validate_commands(tmp_path, capsys):
@@ -68,3 +80,60 @@ def test_module_entry_point_runs():
         text=True,
     )
     assert out.returncode == 0 and "dqt" in out.stdout
+
+
+def test_plan_run_resume_report(tmp_path, capsys):
+    cfg = tmp_path / "study.toml"
+    cfg.write_text(CONFIG)
+    assert main(["plan", str(cfg)]) == 0
+    assert "distinct jobs" in capsys.readouterr().out
+    assert main(["run", str(cfg), "--quiet"]) == 0
+    first = capsys.readouterr().out
+    assert "Report:" in first and (tmp_path / "run" / "report.html").exists()
+    assert (tmp_path / "run" / "config.toml").read_text() == CONFIG
+    assert main(["resume", str(tmp_path / "run"), "--quiet"]) == 0
+    assert "submitted" not in capsys.readouterr().out  # nothing left to submit
+    (tmp_path / "run" / "report.html").unlink()
+    assert main(["report", str(tmp_path / "run")]) == 0
+    assert (tmp_path / "run" / "report.html").exists()
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        (("size = 16", "size = -1"), "size"),
+        (("fractions = [0.1, 0.5, 0.75, 1.0]", "fractions = [0.1, 2.0]"), "fractions"),
+        (('kind = "stub"', 'kind = "magic"'), "backend.kind"),
+        (('name = "finance"', 'name = "finance"\njudge = "vibes"'), "domain[0].judge"),
+        (("seed = 3", "seed = 3\ncolour = 1"), "colour"),
+        (('[[domain]]\nname = "finance"\npool = "sample"\neval = "sample"', ""), "domain"),
+    ],
+)
+def test_bad_configs_exit_2_naming_the_field(tmp_path, capsys, change, field):
+    cfg = tmp_path / "study.toml"
+    cfg.write_text(CONFIG.replace(*change))
+    assert main(["plan", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert f"field '{field}'" in err and "study.toml" in err
+
+
+def test_bad_toml_names_the_line(tmp_path, capsys):
+    cfg = tmp_path / "study.toml"
+    cfg.write_text('run_dir = "x"\nseed = = 3\n')
+    assert main(["plan", str(cfg)]) == 2
+    assert "study.toml:2" in capsys.readouterr().err
+
+
+def test_fit_command_on_a_csv(tmp_path, capsys):
+    rows = ["fraction,successes,n,domain"]
+    for f, k in [(0.1, 20), (0.25, 22), (0.5, 50), (0.75, 78), (0.9, 80), (1.0, 81)]:
+        for rep in range(3):
+            rows.append(f"{f},{k + rep},100,finance")
+    path = tmp_path / "mine.csv"
+    path.write_text("\n".join(rows) + "\n")
+    assert main(["fit", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "domain=finance" in out and "threshold" in out.lower()
+    path.write_text("fraction,value\n0.1,abc\n")
+    assert main(["fit", str(path)]) == 2
+    assert "mine.csv:2" in capsys.readouterr().err

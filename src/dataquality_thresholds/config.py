@@ -212,6 +212,11 @@ def load_config(path: str | Path) -> StudyConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None)
+        if line is None:  # before Python 3.14 the line is only in the message
+            import re
+
+            found = re.search(r"at line (\d+)", str(exc))
+            line = int(found.group(1)) if found else None
         raise DataError(f"not valid TOML ({exc})", path=p, line=line, field="<toml>") from exc
     return parse_config(data, base=p.parent, source=str(p))
 
