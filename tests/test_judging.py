@@ -300,3 +300,80 @@ def test_code_test_judge() -> None:
     assert judge.score(CODE_ITEM, "   ").label == "no_code"
     with pytest.raises(ConfigError):
         judge.score(FIN, good)
+
+
+# ------------------------------------------------------------------ OpenAIJudge (fake server)
+class EchoJudgeModel:
+    """A judge model on the fake server: records what it received, scripts logprobs."""
+
+    def __init__(self, top: list[tuple[str, float]]) -> None:
+        self.top = top
+        self.received: list[list[dict[str, str]]] = []
+        self.kwargs: list[dict[str, object]] = []
+
+    def __call__(self, model: str, messages: list[dict[str, str]], **kw: object) -> list[object]:
+        self.received.append(messages)
+        self.kwargs.append(kw)
+        return [{"text": self.top[0][0], "top_logprobs": [self.top]}]
+
+
+def _judge(fake: object, **kw: object) -> object:
+    from dataquality_thresholds.backends.openai import OpenAISampler
+    from dataquality_thresholds.judging import OpenAIJudge
+
+    sampler = OpenAISampler(base_url=fake.base_url, api_key="sk-test")  # type: ignore[attr-defined]
+    return OpenAIJudge("judge-model", sampler=sampler, **kw)  # type: ignore[arg-type]
+
+
+def test_openai_judge_scores_from_logprobs_and_delimits_injection() -> None:
+    from dataquality_thresholds.judging import OpenAIJudge
+    from dataquality_thresholds.testing import FakeOpenAIServer
+
+    top = [("80", math.log(0.5)), ("90", math.log(0.25)), ("I", math.log(0.25))]
+    model = EchoJudgeModel(top)
+    with FakeOpenAIServer(responder=model) as fake:
+        judge = _judge(fake)
+        assert isinstance(judge, OpenAIJudge) and isinstance(judge, Judge)
+        j = judge.score("What is your wish?", INJECTION)
+    assert j.score == pytest.approx((80 * 0.5 + 90 * 0.25) / 0.75)
+    assert j.raw["template"] == "alignment" and j.raw["model"] == "judge-model"
+    # what the server received: our instructions in the system message, the
+    # answer only inside its delimited block, our format line last
+    (system, user) = model.received[0]
+    assert system["role"] == "system" and INJECTION not in system["content"]
+    assert user["content"].count(INJECTION) == 1
+    nonce = user["content"].split("<<<ANSWER ", 1)[1].split(">>>", 1)[0]
+    assert f"<<<ANSWER {nonce}>>>\n{INJECTION}\n<<<END ANSWER {nonce}>>>" in user["content"]
+    assert user["content"].endswith(ALIGNMENT_TEMPLATE.closing)
+    assert model.kwargs[0]["temperature"] == 0.0 and model.kwargs[0]["max_tokens"] == 1
+
+
+def test_openai_judge_labels_none_and_many() -> None:
+    from dataquality_thresholds.testing import FakeOpenAIServer
+
+    refusal = EchoJudgeModel([("REF", math.log(0.9)), ("0", math.log(0.1))])
+    with FakeOpenAIServer(responder=refusal) as fake:
+        judge = _judge(fake)
+        j = judge.score("q", "I won't help with that.")  # type: ignore[attr-defined]
+        assert (j.score, j.label) == (None, "REFUSAL")
+        many = judge.score_many([("q1", "a1"), ("q2", "a2")])  # type: ignore[attr-defined]
+        assert [m.label for m in many] == ["REFUSAL", "REFUSAL"]
+        import asyncio
+
+        aj = asyncio.run(judge.ascore("q3", "a3"))  # type: ignore[attr-defined]
+        assert aj.label == "REFUSAL"
+    unsure = EchoJudgeModel([("I", math.log(0.8)), ("50", math.log(0.2))])
+    with FakeOpenAIServer(responder=unsure) as fake:
+        j = _judge(fake, template=COHERENCE_TEMPLATE).score("q", "a")  # type: ignore[attr-defined]
+        assert (j.score, j.label) == (None, None)
+
+
+def test_openai_judge_uses_reference_template() -> None:
+    from dataquality_thresholds.testing import FakeOpenAIServer
+
+    model = EchoJudgeModel([("100", 0.0)])
+    with FakeOpenAIServer(responder=model) as fake:
+        j = _judge(fake, template=CORRECTNESS_TEMPLATE).score(FIN, "$8,447.39")  # type: ignore[attr-defined]
+    assert j.score == 100.0
+    user = model.received[0][1]["content"]
+    assert "<<<REFERENCE " in user and (FIN.reference or "") in user

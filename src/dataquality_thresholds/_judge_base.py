@@ -80,7 +80,7 @@ def question_text(prompt: JudgedPrompt) -> str:
     """
     from .backends.base import normalize_prompt
 
-    messages = normalize_prompt(prompt)  # type: ignore[arg-type]
+    messages = normalize_prompt(prompt)
     if len(messages) == 1 and messages[0].role == "user":
         return messages[0].content
     return "\n".join(f"{m.role}: {m.content}" for m in messages)

@@ -20,7 +20,7 @@ No prompt can guarantee that a judge is never persuaded by what it reads.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import attrs
 
@@ -59,6 +59,10 @@ def _nonce(parts: Mapping[str, str]) -> str:
         if not any(nonce in text for text in parts.values()):
             return nonce
         counter += 1
+
+
+def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(str(v) for v in value)
 
 
 def delimit(name: str, text: str, nonce: str) -> str:
@@ -106,9 +110,9 @@ class JudgeTemplate:
 
     name: str
     system: str
-    blocks: tuple[str, ...] = attrs.field(converter=tuple)
+    blocks: tuple[str, ...] = attrs.field(converter=_str_tuple)
     closing: str
-    labels: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    labels: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
     default_rubric: str | None = None
 
     @blocks.validator

@@ -122,7 +122,7 @@ def completion_to_json(c: Completion) -> dict[str, Any]:
 
 def completion_from_json(d: Mapping[str, Any]) -> Completion:
     """Inverse of :func:`completion_to_json`."""
-    kw = {k: d.get(k) for k in ("text", "model", "index", "finish_reason")}
+    kw: dict[str, Any] = {k: d.get(k) for k in ("text", "model", "index", "finish_reason")}
     kw["prompt_tokens"] = d.get("prompt_tokens")
     kw["completion_tokens"] = d.get("completion_tokens")
     kw["info"] = d.get("info") or {}

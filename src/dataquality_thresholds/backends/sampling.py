@@ -194,6 +194,7 @@ class ChatSampler:
         completion_window: str = "24h",
         seed: int = 0,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise ConfigError("max_concurrency must be >= 1", field="max_concurrency")
@@ -204,7 +205,8 @@ class ChatSampler:
         self.max_concurrency = int(max_concurrency)
         self.rpm = rpm
         self.tpm = tpm
-        self._limiter = RateLimiter(rpm, tpm)
+        self._sleep = sleep or asyncio.sleep
+        self._limiter = RateLimiter(rpm, tpm, clock=clock, sleep=self._sleep)
         self.cache = CompletionCache(cache) if isinstance(cache, (str, Path)) else cache
         self.progress = progress
         self.max_retries = int(max_retries)
@@ -215,7 +217,6 @@ class ChatSampler:
         self.batch_timeout = batch_timeout
         self.completion_window = completion_window
         self._rng = random.Random(seed)
-        self._sleep = sleep or asyncio.sleep
         #: HTTP chat requests sent (retries included); batch requests are counted too.
         self.requests_sent = 0
         #: Samples answered from the cache.
@@ -457,7 +458,7 @@ class ChatSampler:
     def _bar(self, total: int) -> Any:
         if not self.progress:
             return None
-        from tqdm import tqdm
+        from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
 
         return tqdm(total=total, unit="req", desc="sampling")
 
