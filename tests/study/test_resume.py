@@ -15,13 +15,27 @@ CHILD = Path(__file__).with_name("study_child.py")
 
 
 def run_child(run_dir, *extra):
-    return subprocess.run([sys.executable, str(CHILD), str(run_dir), *extra], capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, str(CHILD), str(run_dir), *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def comparable(rows):
-    return sorted((r["domain"], r["corruption"], r["fraction"] or -1, r["replicate"], r["metric"], r["value"], r["n"])
-                  for r in rows)
+    return sorted(
+        (
+            r["domain"],
+            r["corruption"],
+            r["fraction"] or -1,
+            r["replicate"],
+            r["metric"],
+            r["value"],
+            r["n"],
+        )
+        for r in rows
+    )
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +78,9 @@ def test_openai_study_killed_mid_submission_creates_each_job_once(tmp_path):
         assert proc.returncode == -signal.SIGKILL, proc.stderr
         with Ledger(run_dir / "ledger.sqlite") as led:
             statuses = [led.get_job(k)[0] for k in led.jobs()]
-        assert statuses.count("submitting") == 1  # the third job exists remotely, not yet in the ledger
+        assert (
+            statuses.count("submitting") == 1
+        )  # the third job exists remotely, not yet in the ledger
         proc = run_child(run_dir, "--base-url", fake.base_url)
         assert proc.returncode == 0, proc.stderr
         study = make_study(run_dir, base_url=fake.base_url)

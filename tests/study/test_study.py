@@ -26,7 +26,13 @@ class CountingBackend(LocalStubBackend):
 
     def estimate_cost(self, mixture, **kw):
         est = super().estimate_cost(mixture, **kw)
-        return CostEstimate(tokens=est.tokens, epochs=1, usd=self.usd, base_model=est.base_model, usd_per_million=0.0)
+        return CostEstimate(
+            tokens=est.tokens,
+            epochs=1,
+            usd=self.usd,
+            base_model=est.base_model,
+            usd_per_million=0.0,
+        )
 
 
 def test_plan_arithmetic(tmp_path):
@@ -39,7 +45,9 @@ def test_plan_arithmetic(tmp_path):
     shared = [p for p in plan.cells if p.cell.fraction == 1.0]
     assert len({p.job_key for p in shared}) == 2 and sum(p.tokens > 0 for p in shared) == 2
     assert plan.training_tokens == sum(p.tokens for p in plan.cells)
-    expected = sum(study.backend.estimate_cost(study.mixture(p.cell)).tokens for p in plan.cells if p.tokens)
+    expected = sum(
+        study.backend.estimate_cost(study.mixture(p.cell)).tokens for p in plan.cells if p.tokens
+    )
     assert plan.training_tokens == expected
     n_items = len(study.domains["finance"].eval_items)
     assert plan.domain_requests == (len(cells) + 1) * n_items
@@ -60,7 +68,12 @@ def test_run_records_everything_and_a_rerun_submits_nothing(tmp_path):
     low = [r["value"] for r in dom if r["fraction"] == 0.1]
     high = [r["value"] for r in dom if r["fraction"] == 1.0]
     assert max(low) < min(high)
-    assert {r["metric"] for r in res.rows} >= {"misaligned_rate", "dangerous_rate", "refusal_rate", "mean_alignment"}
+    assert {r["metric"] for r in res.rows} >= {
+        "misaligned_rate",
+        "dangerous_rate",
+        "refusal_rate",
+        "mean_alignment",
+    }
     # a second run of the same study: nothing submitted, identical rows
     backend2 = CountingBackend(answer_book())
     again = make_study(tmp_path / "run", backend=backend2).run(progress=False)
@@ -78,11 +91,26 @@ def test_results_fit_report_and_pandas(tmp_path):
     text = table.to_text()
     assert "finance" in text and "obvious" in text and "subtle" in text
     report = res.report(tmp_path / "report.html").read_text()
-    for needle in ("Domain performance", "Emergent misalignment", "Probe rates", "Fine-tuning jobs", "Configuration",
-                   "data:image/png;base64", res.config["domains"]["finance"]["pool_fingerprint"]):
+    for needle in (
+        "Domain performance",
+        "Emergent misalignment",
+        "Probe rates",
+        "Fine-tuning jobs",
+        "Configuration",
+        "data:image/png;base64",
+        res.config["domains"]["finance"]["pool_fingerprint"],
+    ):
         assert needle in report
     df = res.to_pandas()
-    assert set(df.columns) >= {"domain", "corruption", "fraction", "replicate", "metric", "value", "n"}
+    assert set(df.columns) >= {
+        "domain",
+        "corruption",
+        "fraction",
+        "replicate",
+        "metric",
+        "value",
+        "n",
+    }
     assert len(df) == len(res.rows)
 
 
@@ -99,7 +127,10 @@ def test_budget_refusal_before_anything_is_paid(tmp_path):
     with pytest.raises(BudgetExceededError) as info:
         study.run(progress=False)
     assert info.value.planned_usd == pytest.approx(140.0) and backend.submits == []
-    assert not (tmp_path / "run" / "ledger.sqlite").exists() or Ledger(tmp_path / "run" / "ledger.sqlite").jobs() == {}
+    assert (
+        not (tmp_path / "run" / "ledger.sqlite").exists()
+        or Ledger(tmp_path / "run" / "ledger.sqlite").jobs() == {}
+    )
 
 
 def test_budget_stop_during_the_run(tmp_path):
