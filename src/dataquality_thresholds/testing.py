@@ -200,6 +200,9 @@ def _kind(status: int) -> str:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog is 5: a client opening dozens of
+    # connections at once would see resets, not a slow server
+    request_queue_size = 256
     fake: FakeOpenAIServer
 
 

@@ -22,11 +22,13 @@ adds what a study needs on top:
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import contextlib
 import hashlib
 import json
 import random
+import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -168,6 +170,27 @@ def _completions(
     return out
 
 
+def _shutdown_loop(
+    loop: asyncio.AbstractEventLoop, thread: threading.Thread, transports: dict[int, Transport]
+) -> None:
+    """Close the transports living on ``loop``, stop it and join its thread."""
+    if loop.is_closed():
+        return
+    mine = transports.pop(id(loop), None)
+
+    async def close() -> None:
+        if mine is not None:
+            await mine.aclose()
+
+    if loop.is_running() and thread is not threading.current_thread():
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(close(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+    if not loop.is_running():
+        loop.close()
+
+
 class ChatSampler:
     """Concurrent, rate-limited, cached chat sampling over a :class:`Transport`.
 
@@ -221,6 +244,10 @@ class ChatSampler:
         self.requests_sent = 0
         #: Samples answered from the cache.
         self.cache_hits = 0
+        self._state_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._transports: dict[int, Transport] = {}
+        self._finalizer: weakref.finalize[Any, Any] | None = None
 
     # ------------------------------------------------------------------ public
     def complete(
@@ -279,12 +306,62 @@ class ChatSampler:
             batch=batch,
         )
         try:
-            asyncio.get_running_loop()
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(coro)
-        # Called from a running loop (a notebook cell): run on a worker thread's own loop.
-        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="dqt-sampler") as pool:
-            return pool.submit(asyncio.run, coro).result()
+            running = None
+        loop = self._loop_thread()
+        if running is loop:
+            coro.close()
+            raise ConfigError(
+                "complete() was called from inside the sampler's own event loop; "
+                "await acomplete() there instead",
+                field="complete",
+            )
+        # Scripts and notebook cells alike: the work runs on the sampler's own
+        # loop in a daemon thread, where its HTTP clients live between calls.
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+    def _loop_thread(self) -> asyncio.AbstractEventLoop:
+        with self._state_lock:
+            if self._loop is None or self._loop.is_closed():
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="dqt-sampler-loop", daemon=True
+                )
+                thread.start()
+                self._loop = loop
+                self._finalizer = weakref.finalize(
+                    self, _shutdown_loop, loop, thread, self._transports
+                )
+            return self._loop
+
+    def close(self) -> None:
+        """Close the HTTP clients and stop the sampler's event loop thread.
+
+        The sampler stays usable: a later call starts them again.
+        """
+        with self._state_lock:
+            finalizer, self._finalizer = self._finalizer, None
+            self._loop = None
+        if finalizer is not None:
+            finalizer()
+
+    def __enter__(self) -> ChatSampler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def _transport_for_loop(self) -> tuple[Transport, bool]:
+        """Return the transport for the running loop, and whether the caller closes it."""
+        loop = asyncio.get_running_loop()
+        if loop is self._loop:
+            t = self._transports.get(id(loop))
+            if t is None:
+                t = self._transports[id(loop)] = self._transport_factory()
+            return t, False
+        # a caller's own loop: a transport for this call only
+        return self._transport_factory(), True
 
     async def acomplete(
         self,
@@ -388,7 +465,7 @@ class ChatSampler:
         results: dict[str, Completion] = {}
         pending: list[tuple[str, Completion]] = []
         bar = self._bar(len(todo))
-        transport = self._transport_factory()
+        transport, owned = await self._transport_for_loop()
 
         async def flush() -> None:
             if self.cache is not None and pending:
@@ -423,7 +500,8 @@ class ChatSampler:
         finally:
             # whatever arrived is kept, even when a request failed
             await flush()
-            await transport.aclose()
+            if owned:
+                await transport.aclose()
             if bar is not None:
                 bar.close()
         return results
@@ -465,13 +543,14 @@ class ChatSampler:
     # ------------------------------------------------------------------ batch
     async def _run_batch(self, model: str, todo: Sequence[_Request]) -> dict[str, Completion]:
         results: dict[str, Completion] = {}
-        transport = self._transport_factory()
+        transport, owned = await self._transport_for_loop()
         try:
             for start in range(0, len(todo), _BATCH_MAX_REQUESTS):
                 chunk = todo[start : start + _BATCH_MAX_REQUESTS]
                 results.update(await self._one_batch(transport, model, chunk))
         finally:
-            await transport.aclose()
+            if owned:
+                await transport.aclose()
         return results
 
     async def _one_batch(
