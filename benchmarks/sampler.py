@@ -4,7 +4,8 @@ Usage::
 
     python benchmarks/sampler.py                      # 2000 requests, concurrency 50, 100 ms
     python benchmarks/sampler.py --requests 500 --concurrency 20 --latency 0.05
-    python benchmarks/sampler.py --inspect            # also inspect_ai's OpenAI provider
+    python benchmarks/sampler.py --inspect-python /path/to/venv/bin/python
+        # also inspect_ai's OpenAI provider, from a separate venv that has inspect-ai
 
 The fake server runs in a child process (so its HTTP handling does not compete
 with the sampler for this process's GIL) and answers every chat completion
@@ -49,34 +50,35 @@ def _serve(latency: float, conn: Connection) -> None:
                 break
 
 
-def _run_inspect(base_url: str, prompts: list[str], concurrency: int) -> float | None:
-    """Rate of inspect_ai's OpenAI provider on the same work, or None when unavailable."""
-    try:
-        import inspect_ai  # noqa: F401
-    except ImportError:
-        return None
-    import asyncio
-
-    from inspect_ai.model import GenerateConfig, get_model
-
-    os.environ["OPENAI_BASE_URL"] = base_url
-    model = get_model(
-        "openai/gpt-4o-mini",
-        config=GenerateConfig(max_connections=concurrency, max_retries=0),
-    )
-
-    async def main() -> None:
-        sem = asyncio.Semaphore(concurrency)
-
-        async def one(p: str) -> None:
-            async with sem:
-                await model.generate(p)
-
-        await asyncio.gather(*(one(p) for p in prompts))
-
+_INSPECT_CLIENT = r"""
+import asyncio, sys, time
+from inspect_ai.model import GenerateConfig, get_model
+base_url, n, conc = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+model = get_model(
+    "openai/gpt-4o-mini", base_url=base_url, api_key="sk-benchmark",
+    config=GenerateConfig(max_connections=conc),
+)
+async def main():
+    await model.generate("warm up")
     t0 = time.perf_counter()
-    asyncio.run(main())
-    return len(prompts) / (time.perf_counter() - t0)
+    await asyncio.gather(*(model.generate(f"inspect prompt {i}") for i in range(n)))
+    print(n / (time.perf_counter() - t0))
+asyncio.run(main())
+"""
+
+
+def _run_inspect(python: str, base_url: str, n: int, concurrency: int) -> float:
+    """Rate of inspect_ai's OpenAI provider, run by ``python`` (a venv that has it)."""
+    import subprocess
+
+    out = subprocess.run(
+        [python, "-c", _INSPECT_CLIENT, base_url, str(n), str(concurrency)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -84,7 +86,12 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=50)
     ap.add_argument("--latency", type=float, default=0.1)
-    ap.add_argument("--inspect", action="store_true", help="also time inspect_ai if installed")
+    ap.add_argument(
+        "--inspect-python",
+        metavar="PYTHON",
+        help="an interpreter with inspect_ai installed (kept out of this venv): also time "
+        "inspect_ai's OpenAI provider on the same server and concurrency",
+    )
     args = ap.parse_args()
 
     ctx = mp.get_context("spawn")
@@ -103,8 +110,8 @@ def main() -> None:
                 max_concurrency=args.concurrency,
                 cache=cache,
             )
-            # warm-up (not timed, not cached): imports, connection pool
-            OpenAISampler(base_url=base_url, api_key="sk-benchmark").complete("m", ["warm"])
+            # warm-up (not timed): imports, the sampler's event loop and HTTP clients
+            sampler.complete("m", ["warm up"])
             parent.send("count")
             before = parent.recv()
             parent.send("cpu")
@@ -141,13 +148,14 @@ def main() -> None:
             rerun_sent = parent.recv() - before - sent
             assert again == rows
             print(f"rerun     : {rerun_sent} requests sent ({elapsed2:.2f} s, all from the cache)")
+            sampler.close()
             cache.close()
-            if args.inspect:
-                irate = _run_inspect(base_url, prompts, args.concurrency)
-                if irate is None:
-                    print("inspect_ai: not installed; skipped")
-                else:
-                    print(f"inspect_ai: {irate:.1f} req/s vs ours {rate:.1f} req/s")
+            if args.inspect_python:
+                irate = _run_inspect(args.inspect_python, base_url, args.requests, args.concurrency)
+                print(
+                    f"inspect_ai: {irate:.1f} req/s ({100 * irate / limit:.1f}% of the limit) "
+                    f"vs OpenAISampler {rate:.1f} req/s"
+                )
     finally:
         parent.send("stop")
         proc.join(10)
