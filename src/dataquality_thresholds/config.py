@@ -137,6 +137,8 @@ def parse_config(
             "corruptions",
             f"expected a list of 'obvious' / 'subtle', got {data['corruptions']!r}",
         )
+    if data.get("design", "grid") not in ("grid", "adaptive"):
+        raise _err(source, "design", f"expected 'grid' or 'adaptive', got {data['design']!r}")
     if "budget_usd" in data and (
         not isinstance(data["budget_usd"], (int, float)) or data["budget_usd"] < 0
     ):
@@ -359,4 +361,7 @@ def build_study(cfg: StudyConfig) -> Any:
         eval_samples=int(data.get("eval_samples", 1)),
         probe_samples=int(probe_cfg.get("samples", 20)) if probe_cfg else 20,
         design=data.get("design", "grid"),
+        eval_temperature=float(data.get("eval_temperature", 0.0)),
+        target_half_width=float(data.get("target_half_width", 0.05)),
+        max_fine_tunes=data.get("max_fine_tunes"),
     )

@@ -1,7 +1,9 @@
 """StudyResults: tidy rows, threshold fits, tables, plots and the HTML report.
 
-Rows have the columns ``domain, corruption, fraction, replicate, metric,
-value, n, events, ci_low, ci_high, model``. Metrics:
+Rows have the columns ``domain, corruption, fraction, share_correct,
+replicate, metric, value, n, events, ci_low, ci_high, model``: ``fraction``
+is the share asked for, ``share_correct`` the exact share of correct rows
+trained on (``round(size * fraction) / size``), which is what fits use. Metrics:
 
 ``domain_score``
     mean eval score on 0-1 (``n`` items; ``events`` correct items when binary);
@@ -199,6 +201,7 @@ class StudyResults:
                 "domain": payload.get("domain"),
                 "corruption": payload.get("corruption"),
                 "fraction": payload.get("fraction"),
+                "share_correct": payload.get("share_correct", payload.get("fraction")),
                 "replicate": payload.get("replicate"),
                 "model": payload.get("model"),
             }
@@ -290,7 +293,7 @@ class StudyResults:
         keys = sorted({(r["domain"], r["corruption"]) for r in rows})
         for domain, corruption in keys:
             sel = [r for r in rows if (r["domain"], r["corruption"]) == (domain, corruption)]
-            x = [r["fraction"] for r in sel]
+            x = [r["share_correct"] for r in sel]
             counts = all(r["events"] is not None and r["n"] for r in sel)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -348,7 +351,7 @@ class StudyResults:
                 ]
                 col = colours.get(corruption, "tab:gray")
                 ax.scatter(
-                    [r["fraction"] for r in pts],
+                    [r["share_correct"] for r in pts],
                     [r["value"] for r in pts],
                     s=14,
                     color=col,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -245,6 +246,11 @@ class Study:
         eval_samples: int = 1,
         probe_samples: int = 20,
         design: str = "grid",
+        eval_temperature: float = 0.0,
+        target_half_width: float = 0.05,
+        max_fine_tunes: int | None = None,
+        adaptive_metric: str = "domain_score",
+        max_rounds: int = 12,
     ) -> None:
         if not domains:
             raise ConfigError("a study needs at least one domain", field="domains")
@@ -263,8 +269,14 @@ class Study:
             raise ConfigError("replicates must be >= 1", field="replicates")
         if budget_usd is not None and budget_usd < 0:
             raise ConfigError("budget_usd must be >= 0", field="budget_usd")
-        if design != "grid":
-            raise ConfigError(f"design {design!r} is not available; use 'grid'", field="design")
+        if design not in ("grid", "adaptive"):
+            raise ConfigError(
+                f"design must be 'grid' or 'adaptive', got {design!r}", field="design"
+            )
+        if not 0 < target_half_width < 0.5:
+            raise ConfigError("target_half_width must be in (0, 0.5)", field="target_half_width")
+        if eval_temperature < 0:
+            raise ConfigError("eval_temperature must be >= 0", field="eval_temperature")
         for name, spec in domains.items():
             if size > len(spec.pool):
                 raise ConfigError(
@@ -286,7 +298,13 @@ class Study:
         self.eval_samples = int(eval_samples)
         self.probe_samples = int(probe_samples)
         self.design = design
+        self.eval_temperature = float(eval_temperature)
+        self.target_half_width = float(target_half_width)
+        self.max_fine_tunes = max_fine_tunes
+        self.adaptive_metric = adaptive_metric
+        self.max_rounds = int(max_rounds)
         self._mixers: dict[tuple[str, int], CorruptionMixer] = {}
+        self._jobs: dict[str, FineTuneJob] = {}  # jobs this process has submitted or adopted
 
     def __repr__(self) -> str:
         return (
@@ -333,6 +351,17 @@ class Study:
             "eval_samples": self.eval_samples,
             "probe_samples": self.probe_samples,
             "design": self.design,
+            "eval_temperature": self.eval_temperature,
+            **(
+                {
+                    "target_half_width": self.target_half_width,
+                    "max_fine_tunes": self.max_fine_tunes,
+                    "adaptive_metric": self.adaptive_metric,
+                    "max_rounds": self.max_rounds,
+                }
+                if self.design == "adaptive"
+                else {}
+            ),
         }
 
     def mixture(self, cell: StudyCell) -> Mixture:
@@ -360,13 +389,10 @@ class Study:
         return "dqt-" + hashlib.sha256(ident.encode("utf-8")).hexdigest()[:32]
 
     # ------------------------------------------------------------------ plan
-    def plan(self) -> StudyPlan:
-        """Every fine-tune with its tokens and estimated cost, the sampling volume, the total."""
+    def _plan_cells(self, cells: Sequence[StudyCell], seen: set[str]) -> list[PlannedCell]:
+        """Mixtures, job keys and costs of ``cells``; keys in ``seen`` cost nothing more."""
         planned: list[PlannedCell] = []
-        seen: set[str] = set()
-        tokens_total = 0
-        usd_total = 0.0
-        for cell in self.cells():
+        for cell in cells:
             m = self.mixture(cell)
             key = self.job_key(m)
             if key in seen:
@@ -378,8 +404,6 @@ class Study:
                 continue
             seen.add(key)
             est = self.backend.estimate_cost(m)
-            tokens_total += int(est.tokens)
-            usd_total += float(est.usd)
             planned.append(
                 PlannedCell(
                     cell=cell,
@@ -389,7 +413,16 @@ class Study:
                     usd=float(est.usd),
                 )
             )
-        n_models = len(seen) + len(self.domains)
+        return planned
+
+    def plan(self) -> StudyPlan:
+        """Every fine-tune with its tokens and estimated cost, the sampling volume, the total.
+
+        For ``design="adaptive"`` this is the initial grid; later rounds are
+        chosen from its results and stay within ``budget_usd`` and ``max_fine_tunes``.
+        """
+        seen: set[str] = set()
+        planned = self._plan_cells(self.cells(), seen)
         items = sum(len(s.eval_items) for s in self.domains.values())
         # each fine-tune is evaluated on its own domain; the base model on every domain
         per_domain_models = len(planned) + len(self.domains)
@@ -398,16 +431,15 @@ class Study:
         )
         n_q = 0 if self.probe is None else len(self.probe.questions)
         probe_requests = self.probe_samples * n_q * per_domain_models
-        judge_calls = domain_requests + 2 * probe_requests
         return StudyPlan(
             cells=tuple(planned),
             n_fine_tunes=len(seen),
-            training_tokens=tokens_total,
-            finetune_usd=usd_total,
-            n_models=n_models,
+            training_tokens=sum(p.tokens for p in planned),
+            finetune_usd=sum(p.usd for p in planned),
+            n_models=len(seen) + len(self.domains),
             domain_requests=domain_requests,
             probe_requests=probe_requests,
-            judge_calls=judge_calls,
+            judge_calls=domain_requests + 2 * probe_requests,
             budget_usd=self.budget_usd,
         )
 
@@ -462,85 +494,174 @@ class Study:
                 budget_usd=self.budget_usd,
             )
         with self._open_ledger() as ledger:
-            mixtures: dict[str, Mixture] = {}
-            for p in plan.cells:
-                m = self.mixture(p.cell)
-                mixtures[p.job_key] = m
-                ledger.put_mixture(
-                    p.cell.key,
-                    fingerprint=p.fingerprint,
-                    job_key=p.job_key,
-                    manifest=m.manifest,
-                    tokens=p.tokens,
-                    est_usd=p.usd,
-                )
-            # 1. the base model, as the reference row of every domain
+            # the base model, as the reference row of every domain
             if self.base_model is not None:
                 for domain in self._bar(self.domains, progress, "base model"):
                     self._measure(ledger, StudyCell(domain, BASE, None, 0), self.base_model)
-            # 2. fine-tunes: submit (bounded by the budget), then wait
-            keys = list(dict.fromkeys(p.job_key for p in plan.cells))
-            cost_of: dict[str, float] = {}
-            for p in plan.cells:
-                cost_of[p.job_key] = max(cost_of.get(p.job_key, 0.0), p.usd)
-            jobs: dict[str, FineTuneJob] = {}
-            stopped = False
-            for key in self._bar(keys, progress, "submit"):
-                measured = all(
-                    ledger.get_result(p.cell.key, "domain") is not None
-                    or ledger.get_result(p.cell.key, "job") is not None
-                    for p in plan.cells
-                    if p.job_key == key
-                )
-                if measured:
-                    continue
-                rec = ledger.get_job(key)
-                if rec is None and self.budget_usd is not None:
-                    spent = self._spent(ledger)
-                    if spent + cost_of.get(key, 0.0) > self.budget_usd + 1e-9:
-                        say(f"budget reached (${spent:,.2f} spent): not submitting {key}")
-                        ledger.set_meta("stopped", {"reason": "budget", "spent_usd": spent})
-                        stopped = True
+            stopped = self._run_cells(ledger, list(plan.cells), progress, say)
+            if self.design == "adaptive" and not stopped:
+                seen = {p.job_key for p in plan.cells}
+                all_cells = list(plan.cells)
+                for round_no in range(1, self.max_rounds + 1):
+                    # a round's choice is recorded before it runs, so a resumed study
+                    # replays the same rounds instead of choosing from later results
+                    recorded = ledger.get_meta(f"adaptive_round_{round_no}")
+                    if recorded is not None:
+                        new = [StudyCell(**c) for c in recorded]
+                    else:
+                        new = self._next_cells([p.cell for p in all_cells])
+                        if self.max_fine_tunes is not None:
+                            new = self._within(new, seen, self.max_fine_tunes)
+                        ledger.set_meta(
+                            f"adaptive_round_{round_no}", [attrs.asdict(c) for c in new]
+                        )
+                    if not new:
                         break
-                ledger.mark_submitting(key)
-                job = self.backend.submit(
-                    mixtures[key],
-                    base_model=self.base_model,
-                    hyperparameters=self.hyperparameters or None,
-                    key=key,
-                )
-                ledger.put_job(job)
-                jobs[key] = job
-                say(f"submitted {key}: {job.status}")
-            for key, job in self._bar(list(jobs.items()), progress, "wait"):
-                if not job.done:
-                    try:
-                        job = self.backend.wait(job)
-                    except FineTuneJobError:
-                        job = self.backend.refresh(job)
-                    ledger.put_job(job)
-                    jobs[key] = job
-            # 3. measure every fine-tuned cell
-            for p in self._bar(plan.cells, progress, "evaluate"):
-                job = jobs.get(p.job_key)
-                if job is None:
-                    continue  # already measured, or not submitted (budget)
-                if not job.succeeded:
-                    ledger.put_result(
-                        p.cell.key,
-                        "job",
-                        {
-                            "status": job.status,
-                            "error_code": job.error_code,
-                            "error_message": job.error_message,
-                        },
-                    )
-                    continue
-                assert job.fine_tuned_model is not None
-                self._measure(ledger, p.cell, job.fine_tuned_model)
+                    planned = self._plan_cells(new, seen)
+                    all_cells.extend(planned)
+                    say(f"adaptive round {round_no}: {len(planned)} new runs")
+                    ledger.set_meta("adaptive_rounds", round_no)
+                    stopped = self._run_cells(ledger, planned, progress, say)
+                    if stopped:
+                        break
             if not stopped:
                 ledger.set_meta("completed", True)
         return self.results()
+
+    def _run_cells(
+        self, ledger: Ledger, planned: list[PlannedCell], progress: bool, say: Callable[[str], None]
+    ) -> bool:
+        """Record, submit, wait for and measure ``planned`` cells; return True if the budget stopped it."""
+        mixtures: dict[str, Mixture] = {}
+        for p in planned:
+            m = self.mixture(p.cell)
+            mixtures[p.job_key] = m
+            ledger.put_mixture(
+                p.cell.key,
+                fingerprint=p.fingerprint,
+                job_key=p.job_key,
+                manifest=m.manifest,
+                tokens=p.tokens,
+                est_usd=p.usd,
+            )
+        keys = list(dict.fromkeys(p.job_key for p in planned))
+        cost_of: dict[str, float] = {}
+        for p in planned:
+            cost_of[p.job_key] = max(cost_of.get(p.job_key, 0.0), p.usd)
+        jobs: dict[str, FineTuneJob] = {}
+        stopped = False
+        for key in self._bar(keys, progress, "submit"):
+            measured = all(
+                ledger.get_result(p.cell.key, "domain") is not None
+                or ledger.get_result(p.cell.key, "job") is not None
+                for p in planned
+                if p.job_key == key
+            )
+            if measured:
+                continue
+            if ledger.get_job(key) is None and self.budget_usd is not None:
+                spent = self._spent(ledger)
+                if spent + cost_of.get(key, 0.0) > self.budget_usd + 1e-9:
+                    say(f"budget reached (${spent:,.2f} spent): not submitting {key}")
+                    ledger.set_meta("stopped", {"reason": "budget", "spent_usd": spent})
+                    stopped = True
+                    break
+            if key in self._jobs and self._jobs[key].done:
+                jobs[key] = self._jobs[key]  # shared with a cell measured earlier in this run
+                continue
+            ledger.mark_submitting(key)
+            job = self.backend.submit(
+                mixtures[key],
+                base_model=self.base_model,
+                hyperparameters=self.hyperparameters or None,
+                key=key,
+            )
+            ledger.put_job(job)
+            jobs[key] = self._jobs[key] = job
+            say(f"submitted {key}: {job.status}")
+        for key, job in self._bar(list(jobs.items()), progress, "wait"):
+            if not job.done:
+                try:
+                    job = self.backend.wait(job)
+                except FineTuneJobError:
+                    job = self.backend.refresh(job)
+                ledger.put_job(job)
+                jobs[key] = self._jobs[key] = job
+        for p in self._bar(planned, progress, "evaluate"):
+            job = jobs.get(p.job_key)
+            if job is None:
+                continue  # already measured, or not submitted (budget)
+            if not job.succeeded:
+                ledger.put_result(
+                    p.cell.key,
+                    "job",
+                    {
+                        "status": job.status,
+                        "error_code": job.error_code,
+                        "error_message": job.error_message,
+                    },
+                )
+                continue
+            assert job.fine_tuned_model is not None
+            self._measure(ledger, p.cell, job.fine_tuned_model)
+        return stopped
+
+    def _within(self, cells: list[StudyCell], seen: set[str], limit: int) -> list[StudyCell]:
+        """The first of ``cells`` that fit in ``limit`` distinct fine-tunes (shared jobs are free)."""
+        keys = set(seen)
+        out = []
+        for c in cells:
+            key = self.job_key(self.mixture(c))
+            if key not in keys and len(keys) >= limit:
+                break
+            keys.add(key)
+            out.append(c)
+        return out
+
+    def _next_cells(self, done: Sequence[StudyCell]) -> list[StudyCell]:
+        """Adaptive design: new runs where each curve's threshold interval is still too wide.
+
+        For every (domain, corruption) whose interval half-width exceeds
+        ``target_half_width``, one new run at each end of the interval, one at
+        the estimate and one at the ceiling (the largest tested share), rounded
+        to the mixtures' resolution (``1 / size``, at least 0.01) within the tested range. The recovery threshold solves
+        ``mu(T) = floor + q (mu(ceiling) - floor)``, so its variance is driven by
+        the curve around ``T`` and (weighted by ``q``) at the ceiling; the floor
+        enters with weight ``1 - q`` and keeps its initial runs. A curve that
+        cannot be fitted gets one new run at each tested fraction instead.
+        """
+        results = self.results()
+        table = results.fit(self.adaptive_metric)
+        lo_f, hi_f = min(self.fractions), max(self.fractions)
+        new: list[StudyCell] = []
+        used: dict[tuple[str, str, float], int] = {}
+        for c in done:
+            if c.fraction is not None:
+                k = (c.domain, c.corruption, round(c.fraction, 4))
+                used[k] = max(used.get(k, 0), c.replicate + 1)
+        for row in table:
+            if row.fit is None:
+                targets = list(self.fractions)
+            else:
+                lo, hi = row.fit.conf_int()
+                if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+                    targets = list(self.fractions)
+                elif (hi - lo) / 2 <= self.target_half_width:
+                    continue
+                else:
+                    targets = [lo, row.fit.threshold, hi, hi_f]
+            # on the mixture's own resolution (a share of correct rows is k / size), so two
+            # proposals never make the same training file
+            step = max(0.01, 1.0 / self.size)
+            chosen = sorted(
+                {round(round(min(hi_f, max(lo_f, t)) / step) * step, 4) for t in targets}
+            )
+            for f in chosen:
+                k = (row.domain, row.corruption, round(f, 4))
+                rep = used.get(k, 0)
+                used[k] = rep + 1
+                new.append(StudyCell(row.domain, row.corruption, f, rep))
+        return new
 
     def _spent(self, ledger: Ledger) -> float:
         """Fine-tuning spend so far: each recorded job's cost (actual where known)."""
@@ -564,6 +685,10 @@ class Study:
         """Score the domain and run the probe for one model, recording each when complete."""
         sampler = self.backend.sampler()
         spec = self.domains[cell.domain]
+        share = None
+        if cell.fraction is not None:
+            counts = self.mixture(cell).counts
+            share = counts["correct"] / self.size  # the exact share trained on (k / size)
         if ledger.get_result(cell.key, "domain") is None:
             score = DomainScorer(
                 spec.eval_items, spec.judge, seed=_derived_seed(self.seed, "boot", cell.key)
@@ -571,7 +696,7 @@ class Study:
                 sampler,
                 model,
                 samples=self.eval_samples,
-                temperature=0.0,
+                temperature=self.eval_temperature,
                 seed=_derived_seed(self.seed, "eval", cell.key),
             )
             ledger.put_result(
@@ -579,6 +704,7 @@ class Study:
                 "domain",
                 {
                     **attrs.asdict(cell),
+                    "share_correct": share,
                     "model": model,
                     "mean": score.mean,
                     "ci": list(score.ci),
@@ -615,6 +741,7 @@ class Study:
                 "probe",
                 {
                     **attrs.asdict(cell),
+                    "share_correct": share,
                     "model": model,
                     "rates": rates,
                     "mean_alignment": res.mean_alignment,

@@ -174,3 +174,27 @@ def test_ledger_values_are_json_safe(tmp_path):
         led.put_result("c", "domain", {"mean": 1.0})  # a second put is ignored
         assert led.get_result("c", "domain")["mean"] is None
     json.dumps(led.path.name)
+
+
+def test_adaptive_design_adds_runs_where_the_interval_is_and_resumes(tmp_path):
+    opts = dict(fractions=(0.1, 0.5, 1.0), corruptions=("subtle",), replicates=2, design="adaptive",
+                eval_temperature=0.5, target_half_width=0.02, max_fine_tunes=15, max_rounds=4)
+    backend = CountingBackend(answer_book())
+    res = make_study(tmp_path / "run", backend=backend, **opts).run(progress=False)
+    assert res.completed
+    assert 6 < len(backend.submits) <= 15  # rounds ran, within max_fine_tunes
+    rows = [r for r in res.metric("domain_score") if r["corruption"] == "subtle"]
+    added = sorted({r["fraction"] for r in rows} - {0.1, 0.5, 1.0})
+    assert added and all(0.1 <= f <= 1.0 for f in added)
+    assert any(r["fraction"] == 1.0 and r["replicate"] >= 2 for r in rows)  # the ceiling gets new runs too
+    # resuming re-derives the same rounds from the ledger: nothing new is submitted
+    again_backend = CountingBackend(answer_book())
+    again = make_study(tmp_path / "run", backend=again_backend, **opts).run(progress=False)
+    assert again_backend.submits == [] and again.rows == res.rows
+
+
+def test_adaptive_stops_once_the_interval_is_narrow_enough(tmp_path):
+    backend = CountingBackend(answer_book())
+    make_study(tmp_path / "run", backend=backend, fractions=(0.1, 0.5, 1.0), corruptions=("subtle",), replicates=2,
+               design="adaptive", target_half_width=0.45, max_fine_tunes=30).run(progress=False)
+    assert len(backend.submits) == 6  # the initial grid already meets a loose target
