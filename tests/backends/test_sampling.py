@@ -272,3 +272,30 @@ def test_engine_backoff_uses_retry_after() -> None:
     s.complete("m", ["p"])
     assert t.calls == 3
     assert now[0] >= 14.0  # two Retry-After pauses of 7 s, on the fake clock
+
+
+def test_batch_adopted_after_giving_up(server: FakeOpenAIServer) -> None:
+    s = make(server, batch=True, batch_poll_interval=0.0, batch_timeout=0.0)
+    with pytest.raises(BackendError, match="keeps running remotely"):
+        s.complete("m", ["x", "y"])
+    assert server.count("POST", r"/batches") == 1
+    s2 = make(server, batch=True, batch_poll_interval=0.0)
+    rows = s2.complete("m", ["x", "y"])
+    assert [r[0].text for r in rows] == ["x #0 seed=None", "y #0 seed=None"]
+    assert server.count("POST", r"/batches") == 1  # the first batch was adopted, not paid again
+    assert s2.requests_sent == 0
+
+
+def test_concurrent_calls_share_the_concurrency_bound() -> None:
+    t = CountingTransport(delay=0.05)
+    s = ChatSampler(transport_factory=lambda: t, base_url="x", max_concurrency=4)  # type: ignore[arg-type,return-value]
+    threads = [
+        threading.Thread(target=s.complete, args=("m", [f"{k}-{i}" for i in range(12)]))
+        for k in range(3)
+    ]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert t.calls == 36 and t.max_in_flight == 4
+    s.close()

@@ -777,17 +777,35 @@ class _AsyncOpenAITransport:
             raise _classify(exc, "uploading the batch file") from exc
         return str(f.id)
 
-    async def create_batch(self, input_file_id: str, *, completion_window: str) -> dict[str, Any]:
+    async def create_batch(
+        self, input_file_id: str, *, completion_window: str, input_digest: str
+    ) -> dict[str, Any]:
         try:
             b = await self._client.batches.create(
                 input_file_id=input_file_id,
                 endpoint="/v1/chat/completions",
                 completion_window=completion_window,  # type: ignore[arg-type,unused-ignore]
-                metadata={"created_by": "dataquality_thresholds"},
+                metadata={"created_by": "dataquality_thresholds", "dqt_input": input_digest},
             )
         except openai.OpenAIError as exc:
             raise _classify(exc, "creating the batch") from exc
         return dict(b.model_dump())
+
+    async def find_batch(self, input_digest: str) -> dict[str, Any] | None:
+        try:
+            page = await self._client.batches.list(limit=100)
+        except openai.OpenAIError as exc:
+            raise _classify(exc, "listing batches") from exc
+        for b in page.data:
+            meta = b.metadata or {}
+            if meta.get("dqt_input") == input_digest and b.status not in (
+                "failed",
+                "expired",
+                "cancelled",
+                "cancelling",
+            ):
+                return dict(b.model_dump())
+        return None
 
     async def retrieve_batch(self, batch_id: str) -> dict[str, Any]:
         try:

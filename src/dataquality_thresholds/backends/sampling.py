@@ -94,8 +94,14 @@ class Transport(Protocol):
         """Upload a batch input file; return its id."""
         ...
 
-    async def create_batch(self, input_file_id: str, *, completion_window: str) -> dict[str, Any]:
-        """Create a chat-completions batch; return the batch object."""
+    async def create_batch(
+        self, input_file_id: str, *, completion_window: str, input_digest: str
+    ) -> dict[str, Any]:
+        """Create a chat-completions batch tagged with ``input_digest``; return it."""
+        ...
+
+    async def find_batch(self, input_digest: str) -> dict[str, Any] | None:
+        """Return a recent batch tagged ``input_digest`` that did not fail, or None."""
         ...
 
     async def retrieve_batch(self, batch_id: str) -> dict[str, Any]:
@@ -247,6 +253,7 @@ class ChatSampler:
         self._state_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._transports: dict[int, Transport] = {}
+        self._sem: asyncio.Semaphore | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
 
     # ------------------------------------------------------------------ public
@@ -330,6 +337,7 @@ class ChatSampler:
                 )
                 thread.start()
                 self._loop = loop
+                self._sem = None
                 self._finalizer = weakref.finalize(
                     self, _shutdown_loop, loop, thread, self._transports
                 )
@@ -343,6 +351,7 @@ class ChatSampler:
         with self._state_lock:
             finalizer, self._finalizer = self._finalizer, None
             self._loop = None
+            self._sem = None
         if finalizer is not None:
             finalizer()
 
@@ -351,6 +360,15 @@ class ChatSampler:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        """One semaphore per event loop: concurrent calls share ``max_concurrency``."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            return asyncio.Semaphore(self.max_concurrency)
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.max_concurrency)
+        return self._sem
 
     async def _transport_for_loop(self) -> tuple[Transport, bool]:
         """Return the transport for the running loop, and whether the caller closes it."""
@@ -461,7 +479,7 @@ class ChatSampler:
 
     # ------------------------------------------------------------------ online
     async def _run_online(self, model: str, todo: Sequence[_Request]) -> dict[str, Completion]:
-        sem = asyncio.Semaphore(self.max_concurrency)
+        sem = self._semaphore()
         results: dict[str, Completion] = {}
         pending: list[tuple[str, Completion]] = []
         bar = self._bar(len(todo))
@@ -574,10 +592,18 @@ class ChatSampler:
                 )
             )
         content = ("\n".join(lines) + "\n").encode("utf-8")
-        digest = hashlib.sha256(content).hexdigest()[:16]
-        file_id = await transport.upload(content, f"dqt-batch-{digest}.jsonl")
-        batch = await transport.create_batch(file_id, completion_window=self.completion_window)
-        self.requests_sent += len(chunk)
+        digest = hashlib.sha256(content).hexdigest()[:32]
+        # a batch for exactly these requests may exist (an earlier call gave up
+        # waiting, or crashed): adopt it instead of paying twice
+        found = await transport.find_batch(digest)
+        if found is not None:
+            batch = found
+        else:
+            file_id = await transport.upload(content, f"dqt-batch-{digest[:16]}.jsonl")
+            batch = await transport.create_batch(
+                file_id, completion_window=self.completion_window, input_digest=digest
+            )
+            self.requests_sent += len(chunk)
         batch_id = str(batch["id"])
         started = time.monotonic()
         bar = self._bar(len(chunk))
