@@ -20,7 +20,14 @@ import warnings
 
 import numpy as np
 
-from dataquality_thresholds import AnswerBook, DomainSpec, LocalStubBackend, Study, ThresholdFitter, load_domain
+from dataquality_thresholds import (
+    AnswerBook,
+    DomainSpec,
+    LocalStubBackend,
+    Study,
+    ThresholdFitter,
+    load_domain,
+)
 from dataquality_thresholds.judging import ReferenceJudge
 
 GRID = (0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
@@ -42,7 +49,7 @@ def half_width(rows) -> float:
         warnings.simplefilter("ignore")
         try:
             fit = ThresholdFitter(test=False).fit(x, [r["events"] for r in rows], n=[r["n"] for r in rows])
-        except Exception:  # noqa: BLE001 - a fit that cannot be made has no interval
+        except Exception:
             return float("inf")
     lo, hi = fit.conf_int()
     return (hi - lo) / 2 if lo is not None and hi is not None else float("inf")

@@ -272,6 +272,7 @@ def build_study(cfg: StudyConfig) -> Any:
     from .backends import AnswerBook, LocalStubBackend
     from .domains import load_probe_questions
     from .probes import KnownAnswerJudge, MisalignmentProbe, ProbeQuestion, load_questions_yaml
+    from .records import EvalItem
     from .study import DomainSpec, Study
 
     data = cfg.data
@@ -295,7 +296,7 @@ def build_study(cfg: StudyConfig) -> Any:
                 ProbeQuestion.coerce(q) for q in read_probe_questions_jsonl(cfg.base / src)
             ]
     domains: dict[str, DomainSpec] = {}
-    all_items = []
+    all_items: list[EvalItem] = []
     for i, d in enumerate(data["domain"]):
         pool, items = _domain_data(cfg, i, d)
         all_items.extend(items)

@@ -187,7 +187,8 @@ class Ledger:
             if row is not None:
                 if row[0] != fingerprint:
                     raise DataError(
-                        f"cell {cell!r} was recorded with mixture {row[0][:12]}, now {fingerprint[:12]}: "
+                        f"cell {cell!r} was recorded with mixture {row[0][:12]}, "
+                        f"now {fingerprint[:12]}: "
                         "the study config changed; use a new run directory",
                         path=self.path,
                         field="mixtures",

@@ -76,6 +76,11 @@ def _to_messages(value: Iterable[Message | Mapping[str, Any]] | str) -> tuple[Me
     return tuple(_to_message(v) for v in value)
 
 
+def _to_str_tuple_of_answers(value: Iterable[str]) -> tuple[str, ...]:
+    """Normalise known incorrect answers to a tuple (a lone string is one answer)."""
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
 def _nonempty_tuple(inst: object, attribute: attrs.Attribute[Any], value: tuple[Any, ...]) -> None:
     if len(value) == 0:
         raise DataError("must not be empty", field=attribute.name)
@@ -275,7 +280,7 @@ class EvalItem:
         converter=_to_messages, validator=[_nonempty_tuple, _prompt_ends_with_user]
     )
     reference: str | None = attrs.field(default=None, validator=_optional_nonempty_str)
-    incorrect: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    incorrect: tuple[str, ...] = attrs.field(default=(), converter=_to_str_tuple_of_answers)
     rubric: str | None = attrs.field(default=None, validator=_optional_nonempty_str)
     tests: str | None = attrs.field(default=None, validator=_optional_nonempty_str)
     skill: str | None = attrs.field(default=None, validator=_optional_nonempty_str)

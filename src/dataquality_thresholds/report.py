@@ -18,20 +18,50 @@ from .errors import BackendUnavailableError
 if TYPE_CHECKING:
     from .results import StudyResults, ThresholdTable
 
-__all__ = ["write_report"]
+__all__ = ["html_table", "write_report"]
 
 _CSS = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
-table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;font-size:0.9em}
-th{background:#f3f3f3}code,pre{background:#f7f7f7}pre{padding:0.6em;overflow-x:auto;font-size:0.8em}
+table{border-collapse:collapse;margin:0.5em 0 1.5em}
+td,th{border:1px solid #ccc;padding:3px 8px;font-size:0.9em}
+th{background:#f3f3f3}
+code,pre{background:#f7f7f7}
+pre{padding:0.6em;overflow-x:auto;font-size:0.8em}
 .note{color:#666;font-size:0.9em}
 """
+
+_RATES = ("misaligned_rate", "dangerous_rate", "incoherent_rate", "refusal_rate")
+
+
+def html_table(headers: list[str], rows: list[list[str]]) -> str:
+    """Return an HTML table; cells are inserted as given (escape them first)."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _num(v: Any, digits: int = 3) -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "-"
     return f"{v:.{digits}f}" if isinstance(v, float) else html.escape(str(v))
+
+
+def _interval(lo: Any, hi: Any, digits: int = 3) -> str:
+    return f"[{_num(lo, digits)}, {_num(hi, digits)}]"
+
+
+def _text(v: Any) -> str:
+    return html.escape(str(v))
+
+
+def _order(row: dict[str, Any]) -> tuple[Any, ...]:
+    fraction = row["fraction"]
+    return (
+        str(row["domain"]),
+        str(row["corruption"]),
+        -1.0 if fraction is None else fraction,
+        row["replicate"] or 0,
+    )
 
 
 def _png(results: StudyResults, metric: str, table: ThresholdTable) -> str | None:
@@ -52,94 +82,114 @@ def _fit_section(results: StudyResults, metric: str, title: str) -> str:
     parts = [f"<h2>{html.escape(title)}</h2>", table._repr_html_()]
     png = _png(results, metric, table)
     if png is not None:
-        parts.append(f'<img alt="{html.escape(metric)} curves" src="data:image/png;base64,{png}">')
+        alt = html.escape(metric)
+        parts.append(f'<img alt="{alt} curves" src="data:image/png;base64,{png}">')
     else:
         parts.append('<p class="note">Install matplotlib (the [plot] extra) for curves.</p>')
     return "\n".join(parts)
 
 
+def _header(results: StudyResults) -> list[str]:
+    when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    status = "completed" if results.completed else "NOT completed"
+    if results.stopped:
+        status += f" (stopped: {html.escape(json.dumps(results.stopped))})"
+    return [
+        "<h1>Data-quality threshold study</h1>",
+        f'<p class="note">dataquality_thresholds {html.escape(__version__)}, '
+        f"report written {when}; run {status}</p>",
+        "<p>The threshold is the share of correct training data at which the fitted curve "
+        "has recovered 90% of the gap between its floor and its value at 100% correct "
+        "data (see docs/fitting.md); the interval is the fitter's default 95% interval.</p>",
+    ]
+
+
+def _probe_section(results: StudyResults) -> str | None:
+    keyed: dict[tuple[Any, ...], dict[str, dict[str, Any]]] = {}
+    first: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in results.rows:
+        if r["metric"] in _RATES:
+            cell = (r["domain"], r["corruption"], r["fraction"], r["replicate"])
+            keyed.setdefault(cell, {})[r["metric"]] = r
+            first.setdefault(cell, r)
+    if not keyed:
+        return None
+    rows = []
+    for cell in sorted(keyed, key=lambda c: _order(first[c])):
+        m = keyed[cell]
+        d, c, f, rep = cell
+        rates = [
+            f"{_num(m[k]['value'])} {_interval(m[k]['ci_low'], m[k]['ci_high'], 2)}" for k in _RATES
+        ]
+        rows.append([_text(d), _text(c), _num(f, 2), _num(rep), *rates])
+    headers = ["domain", "corruption", "fraction", "rep", "misaligned", "dangerous"]
+    return "<h2>Probe rates</h2>" + html_table([*headers, "incoherent", "refusal"], rows)
+
+
+def _domain_section(results: StudyResults) -> str | None:
+    dom = sorted(results.metric("domain_score"), key=_order)
+    if not dom:
+        return None
+    rows = [
+        [
+            _text(r["domain"]),
+            _text(r["corruption"]),
+            _num(r["fraction"], 2),
+            _num(r["replicate"]),
+            _num(r["value"]),
+            _interval(r["ci_low"], r["ci_high"]),
+            _num(r["n"]),
+            _text(r["model"]),
+        ]
+        for r in dom
+    ]
+    headers = ["domain", "corruption", "fraction", "rep", "score", "interval", "items", "model"]
+    return "<h2>Domain scores per run</h2>" + html_table(headers, rows)
+
+
+def _jobs_section(results: StudyResults) -> str:
+    total_usd = sum(j["usd"] or 0.0 for j in results.jobs)
+    rows = [
+        [
+            f"<code>{_text(j['key'])}</code>",
+            _text(j["status"]),
+            _text(j["model"]),
+            _num(j["trained_tokens"]),
+            _num(j["usd"], 2),
+            _text(j["error"] or ""),
+        ]
+        for j in results.jobs
+    ]
+    return (
+        "<h2>Fine-tuning jobs and costs</h2>"
+        f"<p>{len(results.jobs)} jobs, ${total_usd:,.2f} recorded.</p>"
+        + html_table(["key", "status", "model", "trained tokens", "usd", "error"], rows)
+    )
+
+
 def write_report(results: StudyResults, path: str | Path) -> Path:
-    """Write ``results`` as one HTML file at ``path`` (atomically) and return the path."""
+    """Write ``results`` as one HTML file at ``path`` (atomically) and return the path.
+
+    Sections: threshold tables with curves for domain performance and for the
+    probe's misaligned rate, probe rates per run, domain scores per run, the
+    fine-tuning jobs and their costs, and the exact config with the library version.
+    """
     out = Path(path)
     metrics = {r["metric"] for r in results.rows}
-    sections = [
-        "<h1>Data-quality threshold study</h1>",
-        f'<p class="note">dataquality_thresholds {html.escape(__version__)}, report written '
-        f"{datetime.now(timezone.utc).isoformat(timespec='seconds')}; run "
-        f"{'completed' if results.completed else 'NOT completed'}"
-        + (f" (stopped: {html.escape(json.dumps(results.stopped))})" if results.stopped else "")
-        + "</p>",
-        "<p>The threshold is the share of correct training data at which the fitted curve has "
-        "recovered 90% of the gap between its floor and its value at 100% correct data "
-        "(see docs/fitting.md); the interval is the fitter's default 95% interval.</p>",
-    ]
+    sections = _header(results)
     if "domain_score" in metrics:
         sections.append(_fit_section(results, "domain_score", "Domain performance"))
     if "misaligned_rate" in metrics:
         sections.append(_fit_section(results, "misaligned_rate", "Emergent misalignment (probe)"))
-    probe = [
-        r
-        for r in results.rows
-        if r["metric"] in ("misaligned_rate", "dangerous_rate", "incoherent_rate", "refusal_rate")
-    ]
-    if probe:
-        keyed: dict[tuple[Any, ...], dict[str, Any]] = {}
-        for r in probe:
-            keyed.setdefault((r["domain"], r["corruption"], r["fraction"], r["replicate"]), {})[
-                r["metric"]
-            ] = r
-        body = []
-        for (d, c, f, rep), m in sorted(
-            keyed.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or -1, kv[0][3] or 0)
-        ):
-            cells = "".join(
-                f"<td>{_num(m[k]['value'])} [{_num(m[k]['ci_low'], 2)}, {_num(m[k]['ci_high'], 2)}]</td>"
-                for k in ("misaligned_rate", "dangerous_rate", "incoherent_rate", "refusal_rate")
-            )
-            body.append(
-                f"<tr><td>{d}</td><td>{c}</td><td>{_num(f, 2)}</td><td>{_num(rep)}</td>{cells}</tr>"
-            )
-        sections.append(
-            "<h2>Probe rates</h2><table><tr><th>domain</th><th>corruption</th><th>fraction</th><th>rep</th>"
-            "<th>misaligned</th><th>dangerous</th><th>incoherent</th><th>refusal</th></tr>"
-            + "".join(body)
-            + "</table>"
-        )
-    dom = sorted(
-        results.metric("domain_score"),
-        key=lambda r: (r["domain"], r["corruption"], r["fraction"] or -1, r["replicate"] or 0),
-    )
-    if dom:
-        body = "".join(
-            f"<tr><td>{r['domain']}</td><td>{r['corruption']}</td><td>{_num(r['fraction'], 2)}</td>"
-            f"<td>{_num(r['replicate'])}</td><td>{_num(r['value'])}</td><td>[{_num(r['ci_low'])}, {_num(r['ci_high'])}]</td>"
-            f"<td>{_num(r['n'])}</td><td>{html.escape(str(r['model']))}</td></tr>"
-            for r in dom
-        )
-        sections.append(
-            "<h2>Domain scores per run</h2><table><tr><th>domain</th><th>corruption</th><th>fraction</th><th>rep</th>"
-            "<th>score</th><th>interval</th><th>items</th><th>model</th></tr>" + body + "</table>"
-        )
-    total_usd = sum(j["usd"] or 0.0 for j in results.jobs)
-    body = "".join(
-        f"<tr><td><code>{html.escape(j['key'])}</code></td><td>{html.escape(str(j['status']))}</td>"
-        f"<td>{html.escape(str(j['model']))}</td><td>{_num(j['trained_tokens'])}</td><td>{_num(j['usd'], 2)}</td>"
-        f"<td>{html.escape(str(j['error'] or ''))}</td></tr>"
-        for j in results.jobs
-    )
-    sections.append(
-        f"<h2>Fine-tuning jobs and costs</h2><p>{len(results.jobs)} jobs, ${total_usd:,.2f} recorded.</p>"
-        "<table><tr><th>key</th><th>status</th><th>model</th><th>trained tokens</th><th>usd</th><th>error</th></tr>"
-        + body
-        + "</table>"
-    )
-    sections.append(
-        "<h2>Configuration</h2><pre>"
-        + html.escape(json.dumps(results.config, indent=2, sort_keys=True))
-        + "</pre>"
-    )
+    for extra in (_probe_section(results), _domain_section(results)):
+        if extra is not None:
+            sections.append(extra)
+    sections.append(_jobs_section(results))
+    config = html.escape(json.dumps(results.config, indent=2, sort_keys=True))
+    sections.append(f"<h2>Configuration</h2><pre>{config}</pre>")
     doc = (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>dataquality_thresholds report</title>"
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        "<title>dataquality_thresholds report</title>"
         f"<style>{_CSS}</style></head><body>" + "\n".join(sections) + "</body></html>\n"
     )
     with atomic_write(out) as fh:

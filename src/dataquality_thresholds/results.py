@@ -87,12 +87,14 @@ class ThresholdTable:
 
     def to_text(self) -> str:
         """Return the table as aligned text."""
-        head = f"{'domain':10s} {'corruption':10s} {'metric':16s} {'threshold':>9s}  {'interval':19s} note"
+        cols = f"{'domain':10s} {'corruption':10s} {'metric':16s}"
+        head = f"{cols} {'threshold':>9s}  {'interval':19s} note"
         lines = [head, "-" * len(head)]
         for r in self.rows:
             if r.fit is None:
                 lines.append(
-                    f"{r.domain:10s} {r.corruption:10s} {r.metric:16s} {'-':>9s}  {'':19s} {r.error}"
+                    f"{r.domain:10s} {r.corruption:10s} {r.metric:16s} "
+                    f"{'-':>9s}  {'':19s} {r.error}"
                 )
                 continue
             lo, hi = r.fit.conf_int()
@@ -109,23 +111,21 @@ class ThresholdTable:
         return self.to_text()
 
     def _repr_html_(self) -> str:
-        cells = []
+        from .report import html_table
+
+        rows = []
         for r in self.rows:
             if r.fit is None:
-                cells.append(
-                    f"<tr><td>{r.domain}</td><td>{r.corruption}</td><td>{r.metric}</td><td>-</td><td>-</td><td>{_esc(r.error or '')}</td></tr>"
-                )
-            else:
-                lo, hi = r.fit.conf_int()
-                note = _esc(r.fit.position + ("; " + "; ".join(r.warnings) if r.warnings else ""))
-                cells.append(
-                    f"<tr><td>{r.domain}</td><td>{r.corruption}</td><td>{r.metric}</td>"
-                    f"<td>{r.fit.threshold:.3f}</td><td>[{_fmt(lo)}, {_fmt(hi)}]</td><td>{note}</td></tr>"
-                )
-        return (
-            "<table><tr><th>domain</th><th>corruption</th><th>metric</th><th>threshold</th>"
-            "<th>interval</th><th>note</th></tr>" + "".join(cells) + "</table>"
-        )
+                rows.append([r.domain, r.corruption, r.metric, "-", "-", _esc(r.error or "")])
+                continue
+            lo, hi = r.fit.conf_int()
+            note = _esc(r.fit.position + ("; " + "; ".join(r.warnings) if r.warnings else ""))
+            interval = f"[{_fmt(lo)}, {_fmt(hi)}]"
+            rows.append(
+                [r.domain, r.corruption, r.metric, f"{r.fit.threshold:.3f}", interval, note]
+            )
+        headers = ["domain", "corruption", "metric", "threshold", "interval", "note"]
+        return html_table(headers, rows)
 
 
 def _fmt(v: float | None) -> str:
@@ -169,7 +169,10 @@ class StudyResults:
         self.stopped = dict(stopped) if stopped else None
 
     def __repr__(self) -> str:
-        return f"StudyResults(rows={len(self.rows)}, jobs={len(self.jobs)}, completed={self.completed})"
+        return (
+            f"StudyResults(rows={len(self.rows)}, jobs={len(self.jobs)}, "
+            f"completed={self.completed})"
+        )
 
     @classmethod
     def from_run_dir(cls, run_dir: str | Path) -> StudyResults:
@@ -254,7 +257,7 @@ class StudyResults:
         return [r for r in self.rows if r["metric"] == metric]
 
     def base(self, metric: str = "domain_score") -> dict[str, float | None]:
-        """The base model's value of ``metric`` per domain."""
+        """Return the base model's value of ``metric`` per domain."""
         return {r["domain"]: r["value"] for r in self.metric(metric) if r["corruption"] == "base"}
 
     def to_pandas(self) -> Any:

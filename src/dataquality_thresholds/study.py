@@ -174,7 +174,8 @@ class StudyPlan:
             f"{self.training_tokens:,} training tokens per epoch",
             f"estimated fine-tuning cost: ${self.finetune_usd:,.2f}"
             + (f" (budget ${self.budget_usd:,.2f})" if self.budget_usd is not None else ""),
-            f"models evaluated: {self.n_models}; sampled answers: {self.domain_requests:,} domain + "
+            f"models evaluated: {self.n_models}; "
+            f"sampled answers: {self.domain_requests:,} domain + "
             f"{self.probe_requests:,} probe; judge calls: {self.judge_calls:,}",
             "sampling and judging are not priced in this estimate",
         ]
@@ -185,7 +186,7 @@ class StudyPlan:
 
 
 def _derived_seed(*parts: object) -> int:
-    """A non-negative 32-bit seed derived from ``parts`` (stable across runs and platforms)."""
+    """Return a non-negative 32-bit seed derived from ``parts`` (stable across platforms)."""
     words = [zlib.crc32(str(p).encode("utf-8")) for p in parts]
     return int(np.random.SeedSequence(words).generate_state(1, dtype=np.uint32)[0])
 
@@ -325,7 +326,7 @@ class Study:
         ]
 
     def config(self) -> dict[str, Any]:
-        """The study's identity: what a resumed run must agree with."""
+        """Return the study's identity: what a resumed run must agree with."""
         return {
             "schema": "study_config",
             "schema_version": 1,
@@ -376,7 +377,7 @@ class Study:
         return self._mixers[key].mix(cell.fraction, cell.corruption)
 
     def job_key(self, mixture: Mixture) -> str:
-        """The fine-tuning key of a mixture under this study's backend settings."""
+        """Return the fine-tuning key of a mixture under this study's backend settings."""
         ident = json.dumps(
             {
                 "backend": getattr(self.backend, "name", type(self.backend).__name__),
@@ -531,7 +532,10 @@ class Study:
     def _run_cells(
         self, ledger: Ledger, planned: list[PlannedCell], progress: bool, say: Callable[[str], None]
     ) -> bool:
-        """Record, submit, wait for and measure ``planned`` cells; return True if the budget stopped it."""
+        """Record, submit, wait for and measure ``planned`` cells.
+
+        Returns True if the budget stopped it.
+        """
         mixtures: dict[str, Mixture] = {}
         for p in planned:
             m = self.mixture(p.cell)
@@ -588,9 +592,10 @@ class Study:
                 ledger.put_job(job)
                 jobs[key] = self._jobs[key] = job
         for p in self._bar(planned, progress, "evaluate"):
-            job = jobs.get(p.job_key)
-            if job is None:
+            found = jobs.get(p.job_key)
+            if found is None:
                 continue  # already measured, or not submitted (budget)
+            job = found
             if not job.succeeded:
                 ledger.put_result(
                     p.cell.key,
@@ -607,7 +612,10 @@ class Study:
         return stopped
 
     def _within(self, cells: list[StudyCell], seen: set[str], limit: int) -> list[StudyCell]:
-        """The first of ``cells`` that fit in ``limit`` distinct fine-tunes (shared jobs are free)."""
+        """Return the first ``cells`` that fit in ``limit`` distinct fine-tunes.
+
+        Cells that share a job already counted are free.
+        """
         keys = set(seen)
         out = []
         for c in cells:
@@ -624,7 +632,8 @@ class Study:
         For every (domain, corruption) whose interval half-width exceeds
         ``target_half_width``, one new run at each end of the interval, one at
         the estimate and one at the ceiling (the largest tested share), rounded
-        to the mixtures' resolution (``1 / size``, at least 0.01) within the tested range. The recovery threshold solves
+        to the mixtures' resolution (``1 / size``, at least 0.01) within the tested
+        range. The recovery threshold solves
         ``mu(T) = floor + q (mu(ceiling) - floor)``, so its variance is driven by
         the curve around ``T`` and (weighted by ``q``) at the ceiling; the floor
         enters with weight ``1 - q`` and keeps its initial runs. A curve that

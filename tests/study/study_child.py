@@ -16,7 +16,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from common import make_study  # noqa: E402
+from common import make_study
 
 
 class KillingBackend:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
-from ..errors import ConfigError, FineTuneJobError, JobTimeoutError
+from ..errors import ConfigError, JobTimeoutError
 from ..records import (
     JOB_STATUSES,
     TERMINAL_STATUSES,
