@@ -78,16 +78,20 @@ def test_huge_output_capped() -> None:
 
 
 def test_fork_bomb_contained() -> None:
-    marker = f"dqt-forkbomb-{uuid.uuid4().hex}"
+    probe = run_python("pass", limits=FAST)
+    if "nproc" not in probe.isolation:
+        pytest.skip("no process limit can be set here (root that cannot switch to nobody)")
+    pidns = "pidns" in probe.isolation
     code = f"""
 import os, time
-MARK = {marker!r}
+print(os.getcwd(), flush=True)  # HOME and TMPDIR of every sandbox process
 n = 0
 while True:
     try:
         if os.fork() == 0:
-            os.setsid()  # try to leave the process group
-            time.sleep(60)
+            if {pidns!r}:
+                os.setsid()  # try to leave the process group
+            time.sleep(60 if {pidns!r} else 3)
             os._exit(0)
         n += 1
     except OSError:
@@ -97,12 +101,24 @@ time.sleep(60)
 """
     r = run_python(code, limits=SandboxLimits(wall_time=1.5, max_processes=16, memory_mb=256))
     assert r.timed_out
-    if "uid-nobody" in r.isolation:
-        forked = int(r.stdout.split()[1])
-        assert forked < 16
-    if "pidns" in r.isolation:
-        # every process of the sandbox died with it, even the ones that called setsid
-        assert _procs_mentioning(marker) == []
+    workdir, forked_line = r.stdout.splitlines()[:2]
+    assert "dqt-sandbox-" in workdir
+    assert int(forked_line.split()[1]) <= 16
+    # every process of the sandbox died with it (with a PID namespace even the
+    # ones that called setsid; otherwise the process-group kill got them)
+    assert _procs_mentioning(f"HOME={workdir}") == []
+
+
+def test_process_finder_finds_processes() -> None:
+    import subprocess
+
+    marker = f"dqt-marker-{uuid.uuid4().hex}"
+    p = subprocess.Popen(["sleep", "5"], env={"PATH": "/usr/bin:/bin", "X": marker})
+    try:
+        assert _procs_mentioning(marker) == [p.pid]
+    finally:
+        p.kill()
+        p.wait()
 
 
 def test_write_outside_temp_dir_contained(tmp_path: Path) -> None:

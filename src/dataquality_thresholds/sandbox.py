@@ -5,7 +5,8 @@ model's code against an item's unit tests. What it guarantees, and where, is
 documented in ``docs/judging.md``; in short:
 
 Always (any POSIX system)
-    wall-time limit (the whole process group is killed), CPU-time limit
+    wall-time limit (the whole process group is killed, then on Linux every
+    process still carrying the run's environment marker), CPU-time limit
     (``RLIMIT_CPU``), address-space limit (``RLIMIT_AS``), file-size limit
     (``RLIMIT_FSIZE``, which also caps stdout and stderr), no core dumps, a
     fresh temporary working directory that is deleted afterwards, a minimal
@@ -18,7 +19,12 @@ On Linux, as root or where unprivileged user namespaces are allowed
     ``/var/tmp`` and ``/dev/shm``.
 As root
     the code runs as ``nobody`` (uid/gid 65534), so ``RLIMIT_NPROC`` bounds
-    fork bombs and the file system is writable only where ``nobody`` may write.
+    fork bombs and the file system is writable only where ``nobody`` may write
+    (if ``nobody`` cannot reach the interpreter and no mount namespace is
+    available to expose it, the code stays root, without a process limit).
+Not root (Linux)
+    ``RLIMIT_NPROC`` is set to the user's current process count plus
+    ``max_processes``.
 
 Limits are applied by a tiny launcher process that ``exec``\\ s the interpreter,
 not by ``preexec_fn``, so running sandboxes from many threads is safe.
@@ -64,9 +70,10 @@ class SandboxLimits:
     memory_mb : int
         Address-space limit per process, MiB (``RLIMIT_AS``).
     max_processes : int
-        ``RLIMIT_NPROC`` for the sandbox user (effective when running as root,
-        which switches to ``nobody``; otherwise it counts all the user's processes
-        and is not set).
+        Processes the code may add: ``RLIMIT_NPROC`` for ``nobody`` when running
+        as root; otherwise the user's current process count plus this (the limit
+        counts all of a user's processes). Root that cannot switch to ``nobody``
+        gets no process limit (the kernel exempts root).
     max_file_mb : float
         Largest file the code may write, stdout and stderr included (``RLIMIT_FSIZE``);
         exceeding it kills the writer with ``SIGXFSZ``.
@@ -113,7 +120,7 @@ class SandboxResult:
         Seconds the run took.
     isolation : tuple of str
         The isolation that was in force: ``"netns"``, ``"pidns"``,
-        ``"private-tmp"``, ``"uid-nobody"``.
+        ``"private-tmp"``, ``"uid-nobody"``, ``"nproc"`` (a process limit).
     """
 
     returncode: int | None
@@ -199,9 +206,32 @@ if sys.platform.startswith("linux") and libc.unshare(flags) == 0:
                 src = ("/proc/self/fd/%d" % fd).encode()
                 libc.mount(src, child.encode(), None, MS_BIND | MS_REC, None)
                 os.close(fd)
+def reachable(path):
+    parts = path.split("/")
+    return all(os.stat("/".join(parts[:i])).st_mode & 0o001 for i in range(2, len(parts)))
 drop = root and cfg["drop_root"]
+if drop and not all(reachable(t) for t in cfg["expose"]):
+    drop = False  # nobody could not start the interpreter here: stay root
 if drop:
     iso.append("uid-nobody")
+nproc = None
+if drop:
+    nproc = cfg["limits"]["nproc"]
+elif not root and os.path.isdir("/proc"):
+    # RLIMIT_NPROC counts all of the user's processes: allow the ones that exist
+    uid, mine = os.getuid(), 0
+    for pid in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/status" % pid) as fh:
+                for line in fh:
+                    if line.startswith("Uid:"):
+                        mine += int(line.split()[1]) == uid
+                        break
+        except (OSError, ValueError):
+            pass
+    nproc = mine + cfg["limits"]["nproc"]
+if nproc is not None:
+    iso.append("nproc")
 try:
     pid = os.fork()
 except OSError as exc:
@@ -215,8 +245,9 @@ if pid == 0:
         resource.setrlimit(resource.RLIMIT_AS, (L["mem"], L["mem"]))
         resource.setrlimit(resource.RLIMIT_FSIZE, (L["fsize"], L["fsize"]))
         resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+        if nproc is not None:
+            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
         if drop:
-            resource.setrlimit(resource.RLIMIT_NPROC, (L["nproc"], L["nproc"]))
             os.setgroups([])
             os.setgid(cfg["uid"])
             os.setuid(cfg["uid"])
@@ -253,6 +284,38 @@ def _kill_group(pgid: int) -> None:
 
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
+
+
+def _sweep(token: bytes, timeout: float = 3.0) -> None:
+    """SIGKILL every process whose environment carries ``token``, until none is left.
+
+    Processes of a PID namespace are dying already (their init was killed) and
+    only need to be waited for; without one, this catches processes that left
+    the process group (unless they replaced their environment).
+    """
+    import signal
+
+    if not os.path.isdir("/proc"):  # pragma: no cover - not Linux
+        return
+    deadline = time.monotonic() + timeout
+    me = os.getpid()
+    while True:
+        found = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) == me:
+                continue
+            try:
+                with open(f"/proc/{name}/environ", "rb") as fh:
+                    if token in fh.read():
+                        found.append(int(name))
+            except OSError:
+                continue
+        if not found or time.monotonic() > deadline:
+            return
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.02)
 
 
 def run_python(
@@ -325,6 +388,7 @@ def run_python(
             "TMPDIR": str(work),
             "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8",
+            "DQT_SANDBOX": base.name,
         }
         status_r, status_w = os.pipe()
         cfg = {
@@ -374,6 +438,7 @@ def run_python(
                 timed_out = True
             _kill_group(proc.pid)
             proc.wait()
+            _sweep(f"DQT_SANDBOX={base.name}".encode())
             elapsed = time.monotonic() - t0
             with os.fdopen(status_r, "rb") as fh:
                 status_r = -1
