@@ -302,7 +302,7 @@ class ChatSampler:
             A request failed after retries, or the batch had failed requests
             (:class:`BatchError`); everything that succeeded is cached first.
         """
-        coro = self.acomplete(
+        coro = self._acomplete(
             model,
             prompts,
             n=n,
@@ -393,7 +393,39 @@ class ChatSampler:
         top_logprobs: int | None = None,
         batch: bool | None = None,
     ) -> list[list[Completion]]:
-        """Async twin of :meth:`complete`."""
+        """Async twin of :meth:`complete`.
+
+        The requests run on the sampler's own event loop (where its HTTP
+        clients persist); the caller's loop only awaits the result, so many
+        small ``acomplete`` calls cost no client setup each.
+        """
+        coro = self._acomplete(
+            model,
+            prompts,
+            n=n,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed,
+            top_logprobs=top_logprobs,
+            batch=batch,
+        )
+        loop = self._loop_thread()
+        if asyncio.get_running_loop() is loop:
+            return await coro
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
+
+    async def _acomplete(
+        self,
+        model: str,
+        prompts: Sequence[Prompt],
+        *,
+        n: int,
+        temperature: float,
+        max_tokens: int | None,
+        seed: int | None,
+        top_logprobs: int | None,
+        batch: bool | None,
+    ) -> list[list[Completion]]:
         if n < 1:
             raise ConfigError(f"n must be >= 1, got {n}", field="n")
         if top_logprobs is not None and not 0 <= top_logprobs <= 20:
