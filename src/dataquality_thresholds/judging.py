@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -58,6 +58,12 @@ __all__ = [
     "score_distribution",
     "score_top_logprobs",
 ]
+
+
+if TYPE_CHECKING:  # mypy checks the judges against the protocol
+    _reference_judge: Judge = ReferenceJudge()
+    _code_judge: Judge = CodeTestJudge()
+    _openai_judge: Judge = OpenAIJudge()
 
 
 @attrs.frozen(kw_only=True)

@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -949,3 +949,9 @@ class OpenAISampler(ChatSampler):
                 "api_key=... (or client=...)."
             ) from exc
         return _AsyncOpenAITransport(clients)
+
+
+if TYPE_CHECKING:  # mypy checks the sampler against the protocol
+    from .base import Sampler
+
+    _sampler: Sampler = OpenAISampler()
