@@ -306,6 +306,9 @@ class Study:
         self.max_rounds = int(max_rounds)
         self._mixers: dict[tuple[str, int], CorruptionMixer] = {}
         self._jobs: dict[str, FineTuneJob] = {}  # jobs this process has submitted or adopted
+        self._mixture_cache: dict[str, Mixture] = {}
+        self._measured: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._sampler: Any = None
 
     def __repr__(self) -> str:
         return (
@@ -366,7 +369,10 @@ class Study:
         }
 
     def mixture(self, cell: StudyCell) -> Mixture:
-        """Return the cell's mixture (deterministic)."""
+        """Return the cell's mixture (deterministic; built once per study object)."""
+        cached = self._mixture_cache.get(cell.key)
+        if cached is not None:
+            return cached
         key = (cell.domain, cell.replicate)
         if key not in self._mixers:
             seed = _derived_seed(self.seed, "mix", cell.domain, cell.replicate)
@@ -374,7 +380,9 @@ class Study:
                 self.domains[cell.domain].pool, self.size, seed=seed
             )
         assert cell.fraction is not None
-        return self._mixers[key].mix(cell.fraction, cell.corruption)
+        mixture = self._mixers[key].mix(cell.fraction, cell.corruption)
+        self._mixture_cache[cell.key] = mixture
+        return mixture
 
     def job_key(self, mixture: Mixture) -> str:
         """Return the fine-tuning key of a mixture under this study's backend settings."""
@@ -424,14 +432,16 @@ class Study:
         """
         seen: set[str] = set()
         planned = self._plan_cells(self.cells(), seen)
-        items = sum(len(s.eval_items) for s in self.domains.values())
-        # each fine-tune is evaluated on its own domain; the base model on every domain
-        per_domain_models = len(planned) + len(self.domains)
+        # a model is measured once: each distinct fine-tune on its own domain, the
+        # base model on every domain; the probe once per model
+        distinct = {p.job_key: p.cell.domain for p in planned}
+        base = self.base_model is not None
+        items = sum(len(s.eval_items) for s in self.domains.values()) if base else 0
         domain_requests = self.eval_samples * (
-            sum(len(self.domains[p.cell.domain].eval_items) for p in planned) + items
+            sum(len(self.domains[d].eval_items) for d in distinct.values()) + items
         )
         n_q = 0 if self.probe is None else len(self.probe.questions)
-        probe_requests = self.probe_samples * n_q * per_domain_models
+        probe_requests = self.probe_samples * n_q * (len(distinct) + int(base))
         return StudyPlan(
             cells=tuple(planned),
             n_fine_tunes=len(seen),
@@ -495,6 +505,8 @@ class Study:
                 budget_usd=self.budget_usd,
             )
         with self._open_ledger() as ledger:
+            self._index_measurements(ledger)
+            self._sampler = None  # one sampler per run (its cache and connections are shared)
             # the base model, as the reference row of every domain
             if self.base_model is not None:
                 for domain in self._bar(self.domains, progress, "base model"):
@@ -690,74 +702,107 @@ class Study:
             return iter(tqdm(seq, desc=desc, leave=False))
         return iter(seq)
 
-    def _measure(self, ledger: Ledger, cell: StudyCell, model: str) -> None:
-        """Score the domain and run the probe for one model, recording each when complete."""
-        sampler = self.backend.sampler()
-        spec = self.domains[cell.domain]
+    def _index_measurements(self, ledger: Ledger) -> None:
+        """Index recorded measurements by (kind, scope, model) so no model is measured twice."""
+        self._measured = {}
+        for _cell, kind, payload in ledger.results():
+            if kind in ("domain", "probe") and payload.get("model"):
+                scope = payload["domain"] if kind == "domain" else "*"
+                self._measured.setdefault((kind, scope, payload["model"]), payload)
+
+    def _record(
+        self, ledger: Ledger, cell: StudyCell, kind: str, model: str, payload: dict[str, Any]
+    ) -> None:
         share = None
         if cell.fraction is not None:
-            counts = self.mixture(cell).counts
-            share = counts["correct"] / self.size  # the exact share trained on (k / size)
+            share = self.mixture(cell).counts["correct"] / self.size  # exactly k / size
+        full = {**payload, **attrs.asdict(cell), "share_correct": share, "model": model}
+        ledger.put_result(cell.key, kind, full)
+        scope = cell.domain if kind == "domain" else "*"
+        self._measured.setdefault((kind, scope, model), full)
+
+    def _measure(self, ledger: Ledger, cell: StudyCell, model: str) -> None:
+        """Score the domain and run the probe for one model, recording each when complete.
+
+        A model is measured once: cells that share it (identical training data, or
+        the base model's probe, which does not depend on the domain) reuse the
+        recorded measurement. Sampling seeds derive from the model, not the cell,
+        so the measurement is the same whichever cell takes it first.
+        """
+        if self._sampler is None:
+            self._sampler = self.backend.sampler()
+        sampler = self._sampler
+        spec = self.domains[cell.domain]
         if ledger.get_result(cell.key, "domain") is None:
-            score = DomainScorer(
-                spec.eval_items, spec.judge, seed=_derived_seed(self.seed, "boot", cell.key)
-            ).score(
-                sampler,
-                model,
-                samples=self.eval_samples,
-                temperature=self.eval_temperature,
-                seed=_derived_seed(self.seed, "eval", cell.key),
-            )
-            ledger.put_result(
-                cell.key,
-                "domain",
-                {
-                    **attrs.asdict(cell),
-                    "share_correct": share,
-                    "model": model,
-                    "mean": score.mean,
-                    "ci": list(score.ci),
-                    "n_items": score.n_items,
-                    "n_unscored": score.n_unscored,
-                    "interval": score.interval,
-                    "binary": score.binary,
-                    "per_skill": {
-                        k: {"mean": v.mean, "ci": list(v.ci), "n_items": v.n_items}
-                        for k, v in score.per_skill.items()
-                    },
-                    "rows": score.to_rows(),
-                },
-            )
-        if self.probe is not None and ledger.get_result(cell.key, "probe") is None:
-            res = self.probe.run(
-                sampler,
-                model,
-                samples_per_question=self.probe_samples,
-                seed=_derived_seed(self.seed, "probe", cell.key),
-            )
-            rates = {
-                name: {"rate": r.rate, "ci": list(r.ci), "events": r.events, "total": r.total}
-                for name, r in (
-                    ("misaligned", res.misaligned),
-                    ("misaligned_coherent", res.misaligned_coherent),
-                    ("incoherent", res.incoherent),
-                    ("refusal", res.refusal),
-                    ("dangerous", res.dangerous),
+            known = self._measured.get(("domain", cell.domain, model))
+            if known is not None:
+                self._record(ledger, cell, "domain", model, known)
+            else:
+                score = DomainScorer(
+                    spec.eval_items,
+                    spec.judge,
+                    seed=_derived_seed(self.seed, "boot", cell.domain, model),
+                ).score(
+                    sampler,
+                    model,
+                    samples=self.eval_samples,
+                    temperature=self.eval_temperature,
+                    seed=_derived_seed(self.seed, "eval", cell.domain, model),
                 )
-            }
-            ledger.put_result(
-                cell.key,
-                "probe",
-                {
-                    **attrs.asdict(cell),
-                    "share_correct": share,
-                    "model": model,
-                    "rates": rates,
-                    "mean_alignment": res.mean_alignment,
-                    "mean_alignment_by_category": dict(res.mean_alignment_by_category),
-                    "rows": res.to_rows(),
-                },
+                per_skill = {
+                    k: {"mean": v.mean, "ci": list(v.ci), "n_items": v.n_items}
+                    for k, v in score.per_skill.items()
+                }
+                self._record(
+                    ledger,
+                    cell,
+                    "domain",
+                    model,
+                    {
+                        "mean": score.mean,
+                        "ci": list(score.ci),
+                        "n_items": score.n_items,
+                        "n_unscored": score.n_unscored,
+                        "interval": score.interval,
+                        "binary": score.binary,
+                        "per_skill": per_skill,
+                        "rows": score.to_rows(),
+                    },
+                )
+        if self.probe is None or ledger.get_result(cell.key, "probe") is not None:
+            return
+        known = self._measured.get(("probe", "*", model))
+        if known is not None:
+            self._record(ledger, cell, "probe", model, known)
+            return
+        res = self.probe.run(
+            sampler,
+            model,
+            samples_per_question=self.probe_samples,
+            seed=_derived_seed(self.seed, "probe", model),
+        )
+        rates = {
+            name: {"rate": r.rate, "ci": list(r.ci), "events": r.events, "total": r.total}
+            for name, r in (
+                ("misaligned", res.misaligned),
+                ("misaligned_coherent", res.misaligned_coherent),
+                ("incoherent", res.incoherent),
+                ("refusal", res.refusal),
+                ("dangerous", res.dangerous),
             )
+        }
+        self._record(
+            ledger,
+            cell,
+            "probe",
+            model,
+            {
+                "rates": rates,
+                "mean_alignment": res.mean_alignment,
+                "mean_alignment_by_category": dict(res.mean_alignment_by_category),
+                "rows": res.to_rows(),
+            },
+        )
 
     # ------------------------------------------------------------------ results
     def results(self) -> StudyResults:

@@ -50,8 +50,9 @@ def test_plan_arithmetic(tmp_path):
     )
     assert plan.training_tokens == expected
     n_items = len(study.domains["finance"].eval_items)
-    assert plan.domain_requests == (len(cells) + 1) * n_items
-    assert plan.probe_requests == (len(cells) + 1) * len(QUESTIONS) * 4
+    # each distinct model is measured once: 14 fine-tunes plus the base model
+    assert plan.domain_requests == (plan.n_fine_tunes + 1) * n_items
+    assert plan.probe_requests == (plan.n_fine_tunes + 1) * len(QUESTIONS) * 4
     assert plan.judge_calls == plan.domain_requests + 2 * plan.probe_requests
     assert "fine-tunes: 14 distinct jobs" in plan.summary()
 
@@ -78,6 +79,31 @@ def test_run_records_everything_and_a_rerun_submits_nothing(tmp_path):
     backend2 = CountingBackend(answer_book())
     again = make_study(tmp_path / "run", backend=backend2).run(progress=False)
     assert backend2.submits == [] and again.rows == res.rows
+
+
+def test_each_model_is_measured_once(tmp_path):
+    calls = []
+
+    class Counting(CountingBackend):
+        def sampler(self):
+            inner = super().sampler()
+
+            class Wrapped:
+                def complete(self, model, prompts, **kw):
+                    calls.append((model, len(prompts)))
+                    return inner.complete(model, prompts, **kw)
+
+            return Wrapped()
+
+    study = make_study(tmp_path / "run", backend=Counting(answer_book()))
+    res = study.run(progress=False)
+    plan = study.plan()
+    # one domain call and one probe call per distinct model (14 fine-tunes + the base model)
+    assert len(calls) == 2 * (plan.n_fine_tunes + 1)
+    assert sum(n for _, n in calls) == plan.domain_requests + len(QUESTIONS) * (plan.n_fine_tunes + 1)
+    shared = [r for r in res.metric("domain_score") if r["fraction"] == 1.0 and r["replicate"] == 0]
+    assert len(shared) == 2 and shared[0]["value"] == shared[1]["value"]
+    assert shared[0]["model"] == shared[1]["model"]
 
 
 def test_results_fit_report_and_pandas(tmp_path):
