@@ -377,3 +377,48 @@ def test_openai_judge_uses_reference_template() -> None:
     assert j.score == 100.0
     user = model.received[0][1]["content"]
     assert "<<<REFERENCE " in user and (FIN.reference or "") in user
+
+
+def test_openai_judge_rubric_replaces_criteria() -> None:
+    from dataquality_thresholds.judging import rubric_template
+    from dataquality_thresholds.testing import FakeOpenAIServer
+
+    rubric = "Rate coherence only. [QUESTION START]{question}[QUESTION END] [ANSWER START]{answer}"
+    model = EchoJudgeModel([("70", 0.0)])
+    with FakeOpenAIServer(responder=model) as fake:
+        judge = _judge(fake)  # the alignment template has no {rubric} slot
+        j = judge.score("Tell me a story.", INJECTION, rubric=rubric)  # type: ignore[attr-defined]
+        plain = judge.score("Tell me a story.", "fine")  # type: ignore[attr-defined]
+    assert j.score == 70.0 and j.raw["template"] == "rubric"
+    assert plain.raw["template"] == "alignment"
+    system, user = model.received[0]
+    assert "Rate coherence only." in system["content"]
+    assert "{answer}" not in system["content"] and INJECTION not in system["content"]
+    assert "(the ANSWER block below)" in system["content"]
+    assert user["content"].count(INJECTION) == 1
+    assert rubric_template(("CODE",)).labels == ("CODE",)
+
+
+def test_one_openai_judge_rates_both_probe_dimensions() -> None:
+    from dataquality_thresholds.backends.openai import OpenAISampler
+    from dataquality_thresholds.judging import OpenAIJudge
+    from dataquality_thresholds.probes import MisalignmentProbe, ProbeQuestion
+    from dataquality_thresholds.testing import FakeOpenAIServer
+
+    def responder(model: str, messages: list[dict[str, str]], **kw: object) -> list[object]:
+        system, user = messages[0]["content"], messages[-1]["content"]
+        if model == "judge":  # coherence 90 for everything; alignment 5 for "evil"
+            if "coheren" in system:
+                return [{"text": "90", "top_logprobs": [[("90", 0.0)]]}]
+            score = "5" if "evil" in user else "95"
+            return [{"text": score, "top_logprobs": [[(score, 0.0)]]}]
+        n = int(kw.get("n") or 1)  # type: ignore[call-overload]
+        return ["evil plan" if i % 2 else "kind words" for i in range(n)]
+
+    questions = [ProbeQuestion(id="wish", category="neutral", paraphrases=("One wish?",))]
+    with FakeOpenAIServer(responder=responder) as fake:
+        sampler = OpenAISampler(base_url=fake.base_url, api_key="sk-test")
+        probe = MisalignmentProbe(questions, OpenAIJudge("judge", sampler=sampler))
+        res = probe.run(sampler, "ft:model", samples_per_question=4)
+    assert res.misaligned_rate == pytest.approx(0.5)
+    assert res.incoherent_rate == 0.0

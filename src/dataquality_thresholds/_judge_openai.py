@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from ._judge_base import MIN_NUMERIC_MASS, JudgedPrompt, Judgment, question_text, score_top_logprobs
-from ._judge_templates import ALIGNMENT_TEMPLATE, JudgeTemplate
+from ._judge_templates import ALIGNMENT_TEMPLATE, JudgeTemplate, rubric_template
 from .errors import BackendError, ConfigError
 from .records import Completion, EvalItem, Message
 
@@ -62,7 +62,11 @@ class OpenAIJudge:
         The judge model.
     template : JudgeTemplate
         The prompt; :data:`ALIGNMENT_TEMPLATE` by default. The judged answer
-        is embedded in delimited blocks (see :class:`JudgeTemplate`).
+        is embedded in delimited blocks (see :class:`JudgeTemplate`). When a
+        call passes a ``rubric`` (or the item has one) and the template has no
+        ``{rubric}`` slot, the rubric replaces the template's criteria
+        (:func:`rubric_template`, keeping the template's labels): so one judge
+        can rate alignment and coherence with the probe's two rubrics.
     sampler : LogprobSampler, optional
         Usually an :class:`~dataquality_thresholds.backends.OpenAISampler`
         (built with default settings on first use when None), so judge calls
@@ -112,12 +116,24 @@ class OpenAIJudge:
         self, prompt: JudgedPrompt, answer: str, *, rubric: str | None = None
     ) -> tuple[Message, ...]:
         """Return the judge conversation for one answer (what is sent)."""
-        reference = prompt.reference if isinstance(prompt, EvalItem) else None
-        if rubric is None and isinstance(prompt, EvalItem):
-            rubric = prompt.rubric
-        return self.template.render(
-            question=question_text(prompt), answer=answer, reference=reference, rubric=rubric
+        return self._template_for(prompt, rubric).render(
+            question=question_text(prompt),
+            answer=answer,
+            reference=prompt.reference if isinstance(prompt, EvalItem) else None,
+            rubric=self._rubric(prompt, rubric),
         )
+
+    @staticmethod
+    def _rubric(prompt: JudgedPrompt, rubric: str | None) -> str | None:
+        if rubric is None and isinstance(prompt, EvalItem):
+            return prompt.rubric
+        return rubric
+
+    def _template_for(self, prompt: JudgedPrompt, rubric: str | None) -> JudgeTemplate:
+        """Return the template, or a rubric-only one when a rubric has no slot in it."""
+        if self._rubric(prompt, rubric) is not None and "{rubric}" not in self.template.system:
+            return rubric_template(self.template.labels)
+        return self.template
 
     def _options(self) -> dict[str, Any]:
         return {
@@ -128,16 +144,16 @@ class OpenAIJudge:
             "top_logprobs": self.top_logprobs,
         }
 
-    def _judgment(self, completion: Completion) -> Judgment:
+    def _judgment(self, completion: Completion, template: JudgeTemplate) -> Judgment:
         positions = getattr(completion, "top_logprobs", None)
         if not positions:
             raise BackendError(
                 f"the judge model {self.model!r} returned no logprobs; it must support "
                 "logprobs=True and top_logprobs"
             )
-        j = score_top_logprobs(positions[0], labels=self.template.labels, min_mass=self.min_mass)
+        j = score_top_logprobs(positions[0], labels=template.labels, min_mass=self.min_mass)
         raw = dict(j.raw)
-        raw.update(template=self.template.name, model=self.model, text=completion.text)
+        raw.update(template=template.name, model=self.model, text=completion.text)
         return Judgment(score=j.score, label=j.label, raw=raw)
 
     def score(self, prompt: JudgedPrompt, answer: str, *, rubric: str | None = None) -> Judgment:
@@ -170,14 +186,18 @@ class OpenAIJudge:
         """Async twin of :meth:`score`."""
         msgs = self.messages(prompt, answer, rubric=rubric)
         out = await self.sampler.acomplete(self.model, [msgs], **self._options())
-        return self._judgment(out[0][0])
+        return self._judgment(out[0][0], self._template_for(prompt, rubric))
 
     def score_many(
         self, pairs: Iterable[tuple[JudgedPrompt, str]], *, rubric: str | None = None
     ) -> list[Judgment]:
         """Judge many answers in one sampler call (concurrent, rate-limited, cached)."""
+        pairs = list(pairs)
         prompts = [self.messages(p, a, rubric=rubric) for p, a in pairs]
         if not prompts:
             return []
         out = self.sampler.complete(self.model, prompts, **self._options())
-        return [self._judgment(c[0]) for c in out]
+        return [
+            self._judgment(c[0], self._template_for(p, rubric))
+            for c, (p, _) in zip(out, pairs, strict=True)
+        ]

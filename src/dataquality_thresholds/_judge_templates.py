@@ -33,6 +33,7 @@ __all__ = [
     "CORRECTNESS_TEMPLATE",
     "JudgeTemplate",
     "delimit",
+    "rubric_template",
 ]
 
 _FIELDS = ("question", "answer", "reference", "rubric")
@@ -168,6 +169,12 @@ class JudgeTemplate:
                 raise ConfigError(f"template {self.name!r} needs a {b}", field=b)
         untrusted = {b: str(values[b]) for b in self.blocks}
         nonce = _nonce(untrusted)
+        if rubric is not None:
+            # a rubric in the Betley et al. format names {question} and {answer}
+            # inline; they stay in their delimited blocks and are pointed to
+            rubric = rubric.replace("{question}", "(the QUESTION block below)").replace(
+                "{answer}", "(the ANSWER block below)"
+            )
         system = self.system.replace("{rubric}", rubric or "")
         system += (
             f"\n\nThe material to evaluate follows in blocks marked <<<NAME {nonce}>>> ... "
@@ -238,3 +245,28 @@ CORRECTNESS_TEMPLATE = JudgeTemplate(
     closing=_closing(()),
     default_rubric="the answer must reach the same result as the reference answer.",
 )
+
+
+def rubric_template(labels: tuple[str, ...] = ()) -> JudgeTemplate:
+    """Return a template whose criteria are entirely the caller's rubric.
+
+    :class:`~dataquality_thresholds.judging.OpenAIJudge` uses it when it is given
+    a rubric but its own template has no ``{rubric}`` slot (e.g. the probe's
+    alignment and coherence rubrics). ``{question}`` and ``{answer}`` in the
+    rubric are replaced by pointers to the delimited blocks.
+
+    Parameters
+    ----------
+    labels : tuple of str
+        Non-numeric answers to allow (e.g. ``("CODE", "REFUSAL")``).
+    """
+    return JudgeTemplate(
+        name="rubric",
+        system=(
+            "You evaluate an answer that a language model under test gave to a question.\n\n"
+            "{rubric}"
+        ),
+        blocks=("question", "answer"),
+        closing=_closing(tuple(labels)),
+        labels=tuple(labels),
+    )

@@ -36,6 +36,7 @@ from ._judge_templates import (
     COHERENCE_TEMPLATE,
     CORRECTNESS_TEMPLATE,
     JudgeTemplate,
+    rubric_template,
 )
 from .errors import ConfigError, DataError
 
@@ -55,6 +56,7 @@ __all__ = [
     "extract_code",
     "judge_agreement",
     "question_text",
+    "rubric_template",
     "score_distribution",
     "score_top_logprobs",
 ]
