@@ -2,32 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import json
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-from scipy.special import expit, logit
-
-# the shared folder is a sibling of the repository root
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference_fits"
-FRACTIONS = (0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
-
-
-def _case(name: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    folder = REFERENCE / name
-    if not (folder / "case.json").is_file():
-        pytest.skip(
-            f"reference fit {name!r} not found at {folder} (the ../shared/reference_fits "
-            "folder is not part of the repository; these checks run where it is present)"
-        )
-    case = json.loads((folder / "case.json").read_text(encoding="utf-8"))
-    with (folder / case.get("data_file", "data.csv")).open(encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    cols = {k: np.array([float(r[k]) for r in rows]) for k in rows[0]}
-    return case, cols
+from fitsim import _case, simulate_study
 
 
 @pytest.fixture
@@ -36,26 +14,7 @@ def reference_case() -> Any:
     return _case
 
 
-def simulate_study(
-    seed: int,
-    *,
-    seeds_per_ratio: int = 3,
-    items: int = 200,
-    tau: float = 0.3,
-    e: float = 0.45,
-    slope: float = 10.0,
-    floor: float = 0.35,
-    top: float = 0.85,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run-level counts from a logistic curve with a run-level logit random effect."""
-    rng = np.random.default_rng(seed)
-    x = np.repeat(np.array(FRACTIONS), seeds_per_ratio)
-    mu = floor + (top - floor) * expit(slope * (x - e))
-    k = rng.binomial(items, expit(logit(mu) + tau * rng.standard_normal(x.size)))
-    return x, k.astype(float), np.full(x.size, float(items))
-
-
 @pytest.fixture
 def study() -> Any:
-    """A factory of simulated studies (see :func:`simulate_study`)."""
+    """A factory of simulated studies (see :func:`fitsim.simulate_study`)."""
     return simulate_study

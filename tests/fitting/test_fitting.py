@@ -12,10 +12,10 @@ import attrs
 import hypothesis.strategies as st
 import numpy as np
 import pytest
+from fitsim import FRACTIONS, simulate_study
 from hypothesis import HealthCheck, given, settings
 from scipy.special import expit
 
-from conftest import FRACTIONS, simulate_study
 from dataquality_thresholds.errors import (
     ConfigError,
     ConvergenceWarning,

@@ -7,9 +7,9 @@ import warnings
 
 import numpy as np
 import pytest
+from fitsim import simulate_study
 from scipy.special import expit
 
-from conftest import simulate_study
 from dataquality_thresholds.errors import ThresholdWarning
 from dataquality_thresholds.fitting import ThresholdFitter, hinge
 
