@@ -61,6 +61,7 @@ from .tokens import count_chat_tokens, get_tokenizer
 
 if typing.TYPE_CHECKING:
     from .backends.openai import OpenAIBackend, OpenAISampler
+    from .cache import CompletionCache
     from .corruption import (
         CorruptionGenerator,
         CorruptionResult,
@@ -77,12 +78,30 @@ if typing.TYPE_CHECKING:
         load_probe_questions,
     )
     from .fitting import ThresholdFit, ThresholdFitter
+    from .judging import (
+        ALIGNMENT_TEMPLATE,
+        COHERENCE_TEMPLATE,
+        CORRECTNESS_TEMPLATE,
+        CodeTestJudge,
+        Judge,
+        JudgeAgreement,
+        JudgeTemplate,
+        Judgment,
+        OpenAIJudge,
+        ReferenceJudge,
+        judge_agreement,
+        score_top_logprobs,
+    )
     from .probes import KnownAnswerJudge, MisalignmentProbe, ProbeQuestion, ProbeResult
     from .results import StudyResults, ThresholdTable
+    from .sandbox import SandboxLimits, run_python
     from .scoring import DomainScore, DomainScorer
     from .study import DomainSpec, Study, StudyPlan
 
 __all__ = [
+    "ALIGNMENT_TEMPLATE",
+    "COHERENCE_TEMPLATE",
+    "CORRECTNESS_TEMPLATE",
     "DOMAINS",
     "INCORRECT_KINDS",
     "JOB_STATUSES",
@@ -93,7 +112,9 @@ __all__ = [
     "BackendUnavailableError",
     "BudgetExceededError",
     "ChatFileReport",
+    "CodeTestJudge",
     "Completion",
+    "CompletionCache",
     "ConfigError",
     "ConvergenceWarning",
     "CorruptionGenerator",
@@ -116,7 +137,11 @@ __all__ = [
     "FitError",
     "InsufficientDataError",
     "JobTimeoutError",
+    "Judge",
+    "JudgeAgreement",
     "JudgeCheckItem",
+    "JudgeTemplate",
+    "Judgment",
     "KnownAnswerJudge",
     "LocalStubBackend",
     "Message",
@@ -126,11 +151,14 @@ __all__ = [
     "MixtureSpec",
     "Mutant",
     "OpenAIBackend",
+    "OpenAIJudge",
     "OpenAISampler",
     "PairedExample",
     "ProbeQuestion",
     "ProbeResult",
+    "ReferenceJudge",
     "Sampler",
+    "SandboxLimits",
     "SchemaVersionError",
     "SeparationWarning",
     "Study",
@@ -144,6 +172,7 @@ __all__ = [
     "__version__",
     "count_chat_tokens",
     "get_tokenizer",
+    "judge_agreement",
     "load_domain",
     "load_judge_check",
     "load_probe_questions",
@@ -153,6 +182,8 @@ __all__ = [
     "read_chat_jsonl",
     "read_manifest",
     "read_paired_jsonl",
+    "run_python",
+    "score_top_logprobs",
     "validate_chat_jsonl",
     "write_chat_jsonl",
     "write_manifest",
@@ -190,6 +221,21 @@ _LAZY = {
     "CorruptionTemplates": "corruption",
     "Mutant": "corruption",
     "mutate_code": "corruption",
+    "Judge": "judging",
+    "Judgment": "judging",
+    "OpenAIJudge": "judging",
+    "ReferenceJudge": "judging",
+    "CodeTestJudge": "judging",
+    "JudgeAgreement": "judging",
+    "JudgeTemplate": "judging",
+    "judge_agreement": "judging",
+    "score_top_logprobs": "judging",
+    "ALIGNMENT_TEMPLATE": "judging",
+    "COHERENCE_TEMPLATE": "judging",
+    "CORRECTNESS_TEMPLATE": "judging",
+    "CompletionCache": "cache",
+    "run_python": "sandbox",
+    "SandboxLimits": "sandbox",
 }
 
 

@@ -268,9 +268,9 @@ def _domain_data(cfg: StudyConfig, i: int, d: Mapping[str, Any]) -> tuple[Any, t
 
 def build_study(cfg: StudyConfig) -> Any:
     """Build the :class:`~dataquality_thresholds.study.Study` a config describes."""
-    from ._judge_offline import CodeTestJudge, ReferenceJudge
     from .backends import AnswerBook, LocalStubBackend
     from .domains import load_probe_questions
+    from .judging import CodeTestJudge, ReferenceJudge
     from .probes import KnownAnswerJudge, MisalignmentProbe, ProbeQuestion, load_questions_yaml
     from .records import EvalItem
     from .study import DomainSpec, Study
@@ -306,9 +306,11 @@ def build_study(cfg: StudyConfig) -> Any:
         elif judge_kind == "code":
             judge = CodeTestJudge()
         else:
-            from .judging import OpenAIJudge
+            from .judging import CORRECTNESS_TEMPLATE, OpenAIJudge
 
-            judge = OpenAIJudge(model=d.get("judge_model", "gpt-4o-2024-08-06"))
+            judge = OpenAIJudge(
+                model=d.get("judge_model", "gpt-4o-2024-08-06"), template=CORRECTNESS_TEMPLATE
+            )
         domains[d["name"]] = DomainSpec(pool=pool, eval_items=items, judge=judge)
     if kind == "stub":
         book = AnswerBook.from_items(all_items)
