@@ -286,7 +286,7 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
-def _sweep(token: bytes, timeout: float = 3.0) -> None:
+def _sweep(token: bytes, timeout: float = 10.0) -> None:
     """SIGKILL every process whose environment carries ``token``, until none is left.
 
     Processes of a PID namespace are dying already (their init was killed) and
