@@ -174,3 +174,15 @@ def test_extra_files_and_bad_names() -> None:
 def test_uses_given_interpreter() -> None:
     r = run_python("import sys\nprint(sys.version_info[:2])", python=sys.executable, limits=FAST)
     assert r.stdout.strip() == str(tuple(sys.version_info[:2]))
+
+
+def test_interpreter_under_a_temp_dir_is_reachable(tmp_path) -> None:
+    # a project cloned under /tmp has its virtualenv there; the sandbox's private /tmp
+    # must not hide the interpreter (CI may run from such a clone)
+    link = tmp_path / "python"
+    link.symlink_to(sys.executable)
+    r = run_python(
+        "print('hello from', __import__('sys').version_info[0])", python=str(link), limits=FAST
+    )
+    assert r.ok, (r.stderr, r.isolation)
+    assert r.stdout.startswith("hello from 3")

@@ -162,21 +162,29 @@ if sys.platform.startswith("linux") and libc.unshare(flags) == 0:
     MS_REC, MS_PRIVATE, MS_BIND = 0x4000, 0x40000, 0x1000
     if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) == 0:
         work = cfg["workdir"]
-        fd = os.open(work, os.O_PATH | os.O_DIRECTORY)
+        tmp_dirs = ("/tmp", "/var/tmp", "/dev/shm")
+        # the work dir, and the interpreter's folders when they live under a temp dir
+        # (a project cloned into /tmp), are bound back into the fresh tmpfs
+        keep = {work} | {p if os.path.isdir(p) else os.path.dirname(p) for p in cfg["expose"]}
+        keep = {k for k in keep if any(k.startswith(d + "/") for d in tmp_dirs) and os.path.isdir(k)}
+        keep = {k for k in keep if not any(k != o and k.startswith(o + "/") for o in keep)}
+        fds = {k: os.open(k, os.O_PATH | os.O_DIRECTORY) for k in sorted(keep)}
         done = True
-        for d in ("/tmp", "/var/tmp", "/dev/shm"):
+        for d in tmp_dirs:
             if not os.path.isdir(d):
                 continue
             if libc.mount(b"tmpfs", d.encode(), b"tmpfs", 0, b"mode=1777,size=16m") != 0:
                 done = False
                 continue
-            if work.startswith(d.rstrip("/") + "/"):
-                os.makedirs(work, exist_ok=True)
-                src = ("/proc/self/fd/%d" % fd).encode()
-                if libc.mount(src, work.encode(), None, MS_BIND, None) != 0:
-                    report(error="could not bind the work directory: errno %d" % ctypes.get_errno())
-                    os._exit(70)
-        os.close(fd)
+            for k, kfd in fds.items():
+                if k.startswith(d + "/"):
+                    os.makedirs(k, exist_ok=True)
+                    src = ("/proc/self/fd/%d" % kfd).encode()
+                    if libc.mount(src, k.encode(), None, MS_BIND, None) != 0:
+                        report(error="could not bind %s: errno %d" % (k, ctypes.get_errno()))
+                        os._exit(70)
+        for kfd in fds.values():
+            os.close(kfd)
         if done:
             iso.append("private-tmp")
         # nobody must reach the interpreter: an ancestor that others may not
