@@ -166,7 +166,9 @@ if sys.platform.startswith("linux") and libc.unshare(flags) == 0:
         # the work dir, and the interpreter's folders when they live under a temp dir
         # (a project cloned into /tmp), are bound back into the fresh tmpfs
         keep = {work} | {p if os.path.isdir(p) else os.path.dirname(p) for p in cfg["expose"]}
-        keep = {k for k in keep if any(k.startswith(d + "/") for d in tmp_dirs) and os.path.isdir(k)}
+        keep = {
+            k for k in keep if os.path.isdir(k) and any(k.startswith(d + "/") for d in tmp_dirs)
+        }
         keep = {k for k in keep if not any(k != o and k.startswith(o + "/") for o in keep)}
         fds = {k: os.open(k, os.O_PATH | os.O_DIRECTORY) for k in sorted(keep)}
         done = True
