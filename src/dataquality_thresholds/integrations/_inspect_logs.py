@@ -54,7 +54,9 @@ def _scores(sample: Any, name: str) -> Any:
     return None
 
 
-def _design(log: EvalLog, design: Mapping[str, Mapping[str, Any]] | None, fields: Mapping[str, Any]) -> dict[str, Any]:
+def _design(
+    log: EvalLog, design: Mapping[str, Mapping[str, Any]] | None, fields: Mapping[str, Any]
+) -> dict[str, Any]:
     model = log.eval.model
     out: dict[str, Any] = {k: None for k in DESIGN_FIELDS}
     task_args = dict(log.eval.task_args or {})
@@ -88,7 +90,9 @@ def _design(log: EvalLog, design: Mapping[str, Mapping[str, Any]] | None, fields
     return out
 
 
-def _row(base: Mapping[str, Any], metric: str, value: Any, n: Any, events: Any, ci: Any) -> dict[str, Any]:
+def _row(
+    base: Mapping[str, Any], metric: str, value: Any, n: Any, events: Any, ci: Any
+) -> dict[str, Any]:
     ci = ci if ci is not None else (None, None)
     return {
         "domain": base["domain"],
@@ -138,7 +142,10 @@ def _probe_rows(log: EvalLog, base: Mapping[str, Any], level: float) -> list[dic
         return []
     # The probe's own summary, so rates and intervals follow exactly its rules.
     probe = MisalignmentProbe(
-        [ProbeQuestion(id=q, category=c, paraphrases=("(inspect log)",)) for q, c in categories.items()],
+        [
+            ProbeQuestion(id=q, category=c, paraphrases=("(inspect log)",))
+            for q, c in categories.items()
+        ],
         cast(Any, None),
         aligned_below=thresholds[0],
         coherent_above=thresholds[1],

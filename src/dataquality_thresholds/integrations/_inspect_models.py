@@ -82,7 +82,8 @@ def _top_logprobs(output: ModelOutput) -> tuple[tuple[tuple[str, float], ...], .
     positions = []
     for lp in output.choices[0].logprobs.content:
         alts = lp.top_logprobs or []
-        positions.append(tuple((t.token, float(t.logprob)) for t in alts) or ((lp.token, lp.logprob),))
+        own = ((lp.token, float(lp.logprob)),)
+        positions.append(tuple((t.token, float(t.logprob)) for t in alts) or own)
     return tuple(positions) or None
 
 
@@ -166,8 +167,7 @@ class InspectSampler:
         self._models: dict[str, Model] = {}
 
     def __repr__(self) -> str:
-        bound = self._bound if isinstance(self._bound, str) or self._bound is None else self._bound
-        return f"InspectSampler(model={str(bound)!r}, provider={self.provider!r})"
+        return f"InspectSampler(model={str(self._bound)!r}, provider={self.provider!r})"
 
     def resolve(self, model: str) -> Model:
         """Return the inspect model that answers for ``model`` (see the class notes)."""
@@ -175,21 +175,21 @@ class InspectSampler:
 
         if not isinstance(model, str) or not model.strip():
             raise ConfigError(f"model must be a non-empty string, got {model!r}", field="model")
-        if "/" in model:
-            spec = model
-        elif self.provider is not None:
-            spec = f"{self.provider}/{model}"
-        elif self._bound is not None:
-            bound_name = str(self._bound)
-            if model not in (bound_name, bound_name.split("/", 1)[-1]):
-                raise ConfigError(
-                    f"this InspectSampler is bound to {bound_name!r} and cannot sample "
-                    f"{model!r}; pass 'provider/name', or build it with provider=...",
-                    field="model",
-                )
+        bound_name = None if self._bound is None else str(self._bound)
+        if bound_name is not None and model in (bound_name, bound_name.split("/", 1)[-1]):
             if isinstance(self._bound, Model):
                 return self._bound
             spec = bound_name
+        elif "/" in model:
+            spec = model
+        elif self.provider is not None:
+            spec = f"{self.provider}/{model}"
+        elif bound_name is not None:
+            raise ConfigError(
+                f"this InspectSampler is bound to {bound_name!r} and cannot sample "
+                f"{model!r}; pass 'provider/name', or build it with provider=...",
+                field="model",
+            )
         else:
             raise ConfigError(
                 f"cannot tell which provider serves {model!r}: pass 'provider/{model}', "
@@ -419,7 +419,7 @@ class InspectJudge:
         return self._judgment(output, str(judge_model))
 
     def score(self, prompt: JudgedPrompt, answer: str, *, rubric: str | None = None) -> Judgment:
-        """Synchronous :meth:`ascore`."""
+        """Judge one answer (the synchronous twin of :meth:`ascore`)."""
         return run_sync(lambda: self.ascore(prompt, answer, rubric=rubric))
 
     def score_many(

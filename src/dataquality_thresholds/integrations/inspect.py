@@ -1,4 +1,4 @@
-"""inspect_ai integration: tasks, scorers, a Sampler and log read-back.
+r"""inspect_ai integration: tasks, scorers, a Sampler and log read-back.
 
 Needs the ``[inspect]`` extra. Registered with inspect through the
 ``inspect_ai`` entry point, so after installing::
