@@ -315,7 +315,9 @@ def reference_scorer(judge: str | Judge = "auto", grader: str | None = None) -> 
     Scorer
         The value is ``{"score": 0-1, "scored": 0/1, "answered": 1}`` (an
         unscored answer counts 0 in ``score`` and is left out of the
-        ``domain_score`` metric); ``answer`` is the model's answer.
+        ``domain_score`` metric); ``answer`` is the model's answer. A sample
+        the judge cannot score (no reference, no tests) is unscored with label
+        ``"not_judged"`` and the reason in its explanation.
     """
     if isinstance(judge, str) and judge not in JUDGES:
         raise ConfigError(f"judge must be one of {', '.join(JUDGES)}, got {judge!r}", field="judge")
@@ -323,7 +325,10 @@ def reference_scorer(judge: str | Judge = "auto", grader: str | None = None) -> 
     async def score(state: TaskState, target: Target) -> Score:
         item = _item_from_state(state, target)
         answer = state.output.completion
-        j = await _pick_judge(judge, item, grader).ascore(item, answer)
+        try:
+            j = await _pick_judge(judge, item, grader).ascore(item, answer)
+        except ConfigError as exc:  # e.g. no reference for this sample: unscored, with the reason
+            j = Judgment(score=None, label="not_judged", raw={"error": str(exc)})
         scored = j.score is not None
         value = {
             "score": float(j.score) / 100.0 if j.score is not None else 0.0,
@@ -333,7 +338,13 @@ def reference_scorer(judge: str | Judge = "auto", grader: str | None = None) -> 
         return Score(
             value=value,
             answer=answer,
-            explanation=f"{_fmt(j)} ({j.label})" if j.label else _fmt(j),
+            explanation=(
+                str(j.raw["error"])
+                if "error" in j.raw
+                else f"{_fmt(j)} ({j.label})"
+                if j.label
+                else _fmt(j)
+            ),
             metadata={
                 "item_id": item.id,
                 "domain": item.domain,
