@@ -15,7 +15,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/dqt demo --out demo_out
 
-test: $(STAMP)
+# The inspect_ai integration's tests run in CI too, so `make test` adds the [inspect] extra.
+INSPECT_STAMP := $(VENV)/.installed-inspect
+$(INSPECT_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[inspect]"
+	touch $(INSPECT_STAMP)
+
+test: $(STAMP) $(INSPECT_STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
