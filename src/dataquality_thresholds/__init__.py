@@ -78,6 +78,7 @@ if typing.TYPE_CHECKING:
         load_probe_questions,
     )
     from .fitting import ThresholdFit, ThresholdFitter
+    from .integrations.inspect import InspectSampler
     from .judging import (
         ALIGNMENT_TEMPLATE,
         COHERENCE_TEMPLATE,
@@ -135,6 +136,7 @@ __all__ = [
     "FineTuneJob",
     "FineTuneJobError",
     "FitError",
+    "InspectSampler",
     "InsufficientDataError",
     "JobTimeoutError",
     "Judge",
@@ -236,6 +238,7 @@ _LAZY = {
     "CompletionCache": "cache",
     "run_python": "sandbox",
     "SandboxLimits": "sandbox",
+    "InspectSampler": "integrations.inspect",
 }
 
 
