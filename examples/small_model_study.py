@@ -86,7 +86,7 @@ def main():
     ap.add_argument("out", nargs="?", default=None)
     ap.add_argument("--quick", action="store_true", help="tiny random model, 3 shares (CI)")
     ap.add_argument("--model", default="smollm2", help="base model (default: smollm2 GGUF)")
-    ap.add_argument("--epochs", type=float, default=4)
+    ap.add_argument("--epochs", type=float, default=3)
     ap.add_argument("--device", default=None)
     args = ap.parse_args()
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="dqt-smol-"))

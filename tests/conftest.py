@@ -17,6 +17,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--run-live", action="store_true", help="run tests marked live (real OpenAI API)"
     )
+    parser.addoption(
+        "--run-slow", action="store_true", help="also run the slowest tests (real models)"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -150,7 +150,9 @@ def _cached(source: Mapping[str, Any], cache_dir: Path | None) -> Path | None:
     return where if (where / "config.json").is_file() else None
 
 
-def load_model(source: Mapping[str, Any], *, cache_dir: Path | None = None, dtype: Any = None) -> Any:
+def load_model(
+    source: Mapping[str, Any], *, cache_dir: Path | None = None, dtype: Any = None
+) -> Any:
     """Load a causal LM from ``source``; GGUF is dequantised once and cached as safetensors.
 
     Parameters
@@ -173,8 +175,10 @@ def load_model(source: Mapping[str, Any], *, cache_dir: Path | None = None, dtyp
         if where is not None:
             return AutoModelForCausalLM.from_pretrained(str(where), **kwargs)
         if source["kind"] == "gguf":
-            model = AutoModelForCausalLM.from_pretrained(
-                source["path"], gguf_file=source["gguf_file"], **kwargs
+            model = _plain(
+                AutoModelForCausalLM.from_pretrained(
+                    source["path"], gguf_file=source["gguf_file"], **kwargs
+                )
             )
             if cache_dir is not None:
                 _save_dequantised(source, cache_dir, model)
@@ -184,6 +188,21 @@ def load_model(source: Mapping[str, Any], *, cache_dir: Path | None = None, dtyp
         raise BackendUnavailableError(
             f"cannot load model {source['path']!r}: {exc} (offline? pass a local path)"
         ) from exc
+
+
+def _plain(model: Any) -> Any:
+    """Return a copy of a GGUF-loaded model as an ordinary (unquantised, serialisable) model."""
+    from transformers import AutoModelForCausalLM
+
+    config = model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    fresh = AutoModelForCausalLM.from_config(config, dtype=model.dtype)
+    fresh.load_state_dict(model.state_dict(), strict=False)
+    fresh.tie_weights()
+    if getattr(model, "generation_config", None) is not None:
+        fresh.generation_config = model.generation_config
+    return fresh
 
 
 def _save_dequantised(source: Mapping[str, Any], cache_dir: Path, model: Any) -> None:

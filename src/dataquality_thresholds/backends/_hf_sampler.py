@@ -78,7 +78,7 @@ class HFSampler:
         return self._base
 
     def _resolve(self, model: str) -> tuple[str, Path | None]:
-        """``("base", None)``, ``("lora", dir)`` or ``("full", dir)`` for a model name."""
+        """Return ``("base", None)``, ``("lora", dir)`` or ``("full", dir)`` for a model name."""
         if model == self.backend.base_model:
             return "base", None
         path: Path | None = None

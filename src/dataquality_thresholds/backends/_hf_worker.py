@@ -79,7 +79,7 @@ def _last_checkpoint(ckpt_dir: Path) -> str | None:
 
 
 def _fault_callback(spec: str) -> Any:
-    """A test hook (``_DQT_HF_FAULT=oom_at_step=N``): raise an out-of-memory at step N."""
+    """Return a test hook (``_DQT_HF_FAULT=oom_at_step=N``): out of memory at step N."""
     import torch
     from transformers import TrainerCallback
 
@@ -105,8 +105,13 @@ def train(job_dir: Path) -> int:
     spec = json.loads((job_dir / "spec.json").read_text(encoding="utf-8"))
     state = _State(job_dir, rank0)
     attempt = int(state.data.get("attempt", 0)) + 1
-    state.update(f"worker started (attempt {attempt})", status="running", attempt=attempt,
-                 started_at=state.data.get("started_at") or _now(), pid=os.getpid())
+    state.update(
+        f"worker started (attempt {attempt})",
+        status="running",
+        attempt=attempt,
+        started_at=state.data.get("started_at") or _now(),
+        pid=os.getpid(),
+    )
 
     def _on_term(signum: int, frame: Any) -> None:
         raise _Cancelled()
@@ -126,8 +131,13 @@ def train(job_dir: Path) -> int:
         if code == "out_of_memory":
             msg += " (try a smaller batch_size or max_seq_len, LoRA instead of full fine-tuning)"
         (job_dir / "traceback.txt").write_text(traceback.format_exc(), encoding="utf-8")
-        state.update(f"failed: {msg}", status="failed", error_code=code, error_message=msg,
-                     finished_at=_now())
+        state.update(
+            f"failed: {msg}",
+            status="failed",
+            error_code=code,
+            error_message=msg,
+            finished_at=_now(),
+        )
         return 1
 
 
@@ -144,8 +154,9 @@ def _train(job_dir: Path, spec: dict[str, Any], state: _State) -> int:
     state.update("loading model", phase_code="load_error")
     tokenizer = load_tokenizer(spec["source"], cache_dir)
     use_bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
-    model = load_model(spec["source"], cache_dir=cache_dir,
-                       dtype=torch.bfloat16 if use_bf16 else None)
+    model = load_model(
+        spec["source"], cache_dir=cache_dir, dtype=torch.bfloat16 if use_bf16 else None
+    )
     rows = [json.loads(line) for line in (job_dir / "train.jsonl").open(encoding="utf-8")]
     dataset = Dataset.from_list(rows)
     peft_config = None
@@ -154,8 +165,11 @@ def _train(job_dir: Path, spec: dict[str, Any], state: _State) -> int:
 
         lo = spec["lora"]
         peft_config = LoraConfig(
-            r=lo["r"], lora_alpha=lo["alpha"], lora_dropout=lo["dropout"],
-            target_modules=lo["target_modules"] or "all-linear", use_rslora=lo.get("rslora", False),
+            r=lo["r"],
+            lora_alpha=lo["alpha"],
+            lora_dropout=lo["dropout"],
+            target_modules=lo["target_modules"] or "all-linear",
+            use_rslora=lo.get("rslora", False),
             task_type="CAUSAL_LM",
         )
     steps_per_epoch = -(-len(rows) // (int(spec["batch_size"]) * int(spec["grad_accum"])))
@@ -189,7 +203,10 @@ def _train(job_dir: Path, spec: dict[str, Any], state: _State) -> int:
             logs = logs or {}
             metrics = {k: float(v) for k, v in logs.items() if isinstance(v, (int, float))}
             state.update(
-                None, step=st.global_step, max_steps=st.max_steps, epoch=st.epoch,
+                None,
+                step=st.global_step,
+                max_steps=st.max_steps,
+                epoch=st.epoch,
                 metrics={**state.data.get("metrics", {}), **metrics},
             )
 
@@ -201,13 +218,19 @@ def _train(job_dir: Path, spec: dict[str, Any], state: _State) -> int:
     if fault:
         callbacks.append(_fault_callback(fault))
     trainer = SFTTrainer(
-        model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
-        peft_config=peft_config, callbacks=callbacks,
+        model=model,
+        args=config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=callbacks,
     )
     resume = _last_checkpoint(job_dir / "checkpoints")
     state.update(
-        f"training on {device}: {len(rows)} rows, resume from {Path(resume).name if resume else 'start'}",
-        phase_code="training_error", device=device,
+        f"training on {device}: {len(rows)} rows, "
+        f"resume from {Path(resume).name if resume else 'start'}",
+        phase_code="training_error",
+        device=device,
     )
     result = trainer.train(resume_from_checkpoint=resume)
     out = job_dir / "model"
@@ -235,7 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: ``python -m dataquality_thresholds.backends._hf_worker JOB_DIR``."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m dataquality_thresholds.backends._hf_worker JOB_DIR", file=sys.stderr)
+        print(
+            "usage: python -m dataquality_thresholds.backends._hf_worker JOB_DIR", file=sys.stderr
+        )
         return 2
     return train(Path(args[0]))
 

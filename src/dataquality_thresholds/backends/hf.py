@@ -119,7 +119,7 @@ def _parse_time(value: str | None) -> datetime | None:
 
 
 def _split_turns(messages: Sequence[Any]) -> dict[str, Any]:
-    """A conversation as TRL prompt/completion: the completion is the last assistant turn."""
+    """Return a conversation as TRL prompt/completion: the completion is the last assistant turn."""
     msgs = [{"role": m.role, "content": m.content} for m in messages]
     last = max((i for i, m in enumerate(msgs) if m["role"] == "assistant"), default=-1)
     if last <= 0:
@@ -182,7 +182,7 @@ class HFBackend:
         self,
         base_model: str,
         *,
-        lora: LoRASpec | None = LoRASpec(),  # noqa: B008 - frozen, shared safely
+        lora: LoRASpec | None = LoRASpec(),
         epochs: float = 3,
         learning_rate: float = 2e-4,
         batch_size: int = 8,
@@ -252,21 +252,21 @@ class HFBackend:
         return self.output_dir / "base-cache"
 
     def job_dir(self, job_id: str) -> Path:
-        """The folder of job ``job_id``."""
+        """Return the folder of job ``job_id``."""
         return self.output_dir / "jobs" / job_id
 
     @staticmethod
     def job_id_for(key: str) -> str:
-        """The job id for an idempotency key (a hash, so it is found again after a restart)."""
+        """Return the job id for an idempotency key (a hash: found again after a restart)."""
         return "hfjob-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
     def model_name(self, job_id: str) -> str:
-        """The fine-tuned model name of job ``job_id``."""
+        """Return the fine-tuned model name of job ``job_id``."""
         short = Path(self.base_model).name.removesuffix(".gguf") or "model"
         return f"ft:{short}:{job_id}"
 
     def tokenizer(self) -> Any:
-        """The base model's tokenizer (loaded once)."""
+        """Return the base model's tokenizer (loaded once)."""
         if self._tokenizer is None:
             from ._hf_common import load_tokenizer
 
@@ -416,7 +416,7 @@ class HFBackend:
             del self._procs[job_id]
         lock = self.job_dir(job_id) / "worker.lock"
         if not lock.exists():
-            return False
+            return job_id in self._procs  # started, lock not yet taken
         with lock.open("a") as fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -429,6 +429,13 @@ class HFBackend:
         state = read_json(self.job_dir(job_id) / "state.json") or {}
         status = state.get("status")
         if status in ("succeeded", "failed", "cancelled"):
+            proc = self._procs.pop(job_id, None)
+            if proc is not None:
+                try:
+                    proc.wait(timeout=120)  # the worker is exiting: reap it
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
             return status, state
         if self._alive(job_id):
             return "running", state
@@ -462,7 +469,7 @@ class HFBackend:
             self._start(job_id)
 
     def worker_command(self, job_id: str) -> list[str]:
-        """The command line that trains job ``job_id``."""
+        """Return the command line that trains job ``job_id``."""
         jdir = str(self.job_dir(job_id))
         module = "dataquality_thresholds.backends._hf_worker"
         if self.accelerate_config:
