@@ -8,7 +8,11 @@ EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.py"
 
 # Scripts that take options instead of an output folder. The OpenAI study only plans
 # (no --yes), which needs no network; the key is conftest's dummy one.
-ARGS = {"openai_study.py": lambda tmp: ["--budget", "1000", "--run-dir", str(tmp / "run")]}
+ARGS = {
+    "openai_study.py": lambda tmp: ["--budget", "1000", "--run-dir", str(tmp / "run")],
+    # the real SmolLM2 study takes ~30 min; CI runs the same code on a tiny random model
+    "small_model_study.py": lambda tmp: ["--quick", str(tmp)],
+}
 
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
