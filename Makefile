@@ -22,6 +22,8 @@ $(INSPECT_STAMP): $(STAMP)
 	touch $(INSPECT_STAMP)
 
 test: $(STAMP) $(INSPECT_STAMP)
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[hf]"
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
