@@ -60,6 +60,7 @@ from .samples import SAMPLE_DOMAINS, load_sample_examples, load_sample_pool
 from .tokens import count_chat_tokens, get_tokenizer
 
 if typing.TYPE_CHECKING:
+    from .backends.hf import HFBackend, LoRASpec
     from .backends.openai import OpenAIBackend, OpenAISampler
     from .cache import CompletionCache
     from .corruption import (
@@ -136,6 +137,7 @@ __all__ = [
     "FineTuneJob",
     "FineTuneJobError",
     "FitError",
+    "HFBackend",
     "InspectSampler",
     "InsufficientDataError",
     "JobTimeoutError",
@@ -145,6 +147,7 @@ __all__ = [
     "JudgeTemplate",
     "Judgment",
     "KnownAnswerJudge",
+    "LoRASpec",
     "LocalStubBackend",
     "Message",
     "MisalignmentCurve",
@@ -239,6 +242,8 @@ _LAZY = {
     "run_python": "sandbox",
     "SandboxLimits": "sandbox",
     "InspectSampler": "integrations.inspect",
+    "HFBackend": "backends.hf",
+    "LoRASpec": "backends.hf",
 }
 
 

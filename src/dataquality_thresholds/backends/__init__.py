@@ -14,6 +14,7 @@ from .local import AnswerBook, LocalStubBackend, LocalStubSampler, MisalignmentC
 from .pricing import PRICE_TABLE_DATE, TRAINING_PRICES, PriceTable, default_epochs
 
 if TYPE_CHECKING:
+    from .hf import HFBackend, HFOutOfMemoryError, HFSampler, LoRASpec
     from .openai import OpenAIBackend, OpenAISampler
 
 __all__ = [
@@ -21,7 +22,11 @@ __all__ = [
     "TRAINING_PRICES",
     "AnswerBook",
     "FineTuneBackend",
+    "HFBackend",
+    "HFOutOfMemoryError",
+    "HFSampler",
     "JobTimeoutError",
+    "LoRASpec",
     "LocalStubBackend",
     "LocalStubSampler",
     "MisalignmentCurve",
@@ -43,4 +48,12 @@ def __getattr__(name: str) -> Any:
         from . import openai as _openai
 
         return getattr(_openai, name)
+    if name in ("HFBackend", "HFOutOfMemoryError", "LoRASpec"):
+        from . import hf as _hf
+
+        return getattr(_hf, name)
+    if name == "HFSampler":
+        from ._hf_sampler import HFSampler
+
+        return HFSampler
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
