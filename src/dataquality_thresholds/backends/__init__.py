@@ -14,7 +14,8 @@ from .local import AnswerBook, LocalStubBackend, LocalStubSampler, MisalignmentC
 from .pricing import PRICE_TABLE_DATE, TRAINING_PRICES, PriceTable, default_epochs
 
 if TYPE_CHECKING:
-    from .hf import HFBackend, HFOutOfMemoryError, HFSampler, LoRASpec
+    from ._hf_sampler import HFSampler
+    from .hf import HFBackend, HFOutOfMemoryError, LoRASpec
     from .openai import OpenAIBackend, OpenAISampler
 
 __all__ = [
