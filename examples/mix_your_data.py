@@ -38,13 +38,13 @@ mixer = CorruptionMixer(pool, size=24, seed=7)
 mixtures = mixer.sweep([0.25, 0.5, 0.75, 1.0], corruption={"obvious": 0.5, "subtle": 0.5})
 
 out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="dqt-example-"))
-for m, (jsonl, manifest) in zip(mixtures, write_mixtures(mixtures, out)):
+for m, (jsonl, _manifest) in zip(mixtures, write_mixtures(mixtures, out)):
     report = validate_chat_jsonl(jsonl)  # OpenAI's rules + o200k_base token count
     print(
         f"{m.spec.fraction_correct:4.2f} correct  {m.counts}  {report.total_tokens} tokens  {jsonl.name}"
     )
 
 # 3. The incorrect rows are nested: those at 75% are among those at 25%.
-wrong = [set(sum(m.incorrect_ids().values(), [])) for m in mixtures]
+wrong = [{i for ids in m.incorrect_ids().values() for i in ids} for m in mixtures]
 assert wrong[2] <= wrong[1] <= wrong[0]
 print(f"wrote {len(mixtures)} training files and manifests to {out}")
