@@ -29,8 +29,8 @@ from .errors import ConfigError, DataError
 from .io import (
     _check_version,
     _dumps,
-    _iter_json_lines,
     _parse_messages,
+    _read_id_rows,
     read_paired_jsonl,
     write_jsonl_chunks,
 )
@@ -230,24 +230,7 @@ def _choice(
     return value
 
 
-def _read_rows(path: Path, parse: Any, what: str) -> list[Any]:
-    seen: dict[str, int] = {}
-    out = []
-    for lineno, obj in _iter_json_lines(path):
-        row = parse(obj, path=path, line=lineno)
-        if row.id in seen:
-            raise DataError(
-                f"duplicate id (first seen on line {seen[row.id]})",
-                path=path,
-                line=lineno,
-                field="id",
-                id=row.id,
-            )
-        seen[row.id] = lineno
-        out.append(row)
-    if not out:
-        raise DataError(f"no {what} in file", path=path)
-    return out
+_read_rows = _read_id_rows
 
 
 def _write_rows(rows: Iterable[Any], kind: type[Any], to_obj: Any, path: str | Path) -> str:

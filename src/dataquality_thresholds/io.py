@@ -334,6 +334,27 @@ def paired_to_obj(example: PairedExample) -> dict[str, Any]:
     return obj
 
 
+def _read_id_rows(path: Path, parse: Any, what: str) -> list[Any]:
+    """Parse every line of ``path`` with ``parse``; refuse duplicate ids and empty files."""
+    seen: dict[str, int] = {}
+    out = []
+    for lineno, obj in _iter_json_lines(path):
+        row = parse(obj, path=path, line=lineno)
+        if row.id in seen:
+            raise DataError(
+                f"duplicate id (first seen on line {seen[row.id]})",
+                path=path,
+                line=lineno,
+                field="id",
+                id=row.id,
+            )
+        seen[row.id] = lineno
+        out.append(row)
+    if not out:
+        raise DataError(f"no {what} in file", path=path)
+    return out
+
+
 def read_paired_jsonl(path: str | Path) -> list[PairedExample]:
     """Read and validate a paired-example JSONL file.
 
@@ -345,24 +366,8 @@ def read_paired_jsonl(path: str | Path) -> list[PairedExample]:
     SchemaVersionError
         When a row was written by a newer version of the library.
     """
-    p = Path(path)
-    seen: dict[str, int] = {}
-    out: list[PairedExample] = []
-    for lineno, obj in _iter_json_lines(p):
-        ex = parse_paired_row(obj, path=p, line=lineno)
-        if ex.id in seen:
-            raise DataError(
-                f"duplicate id (first seen on line {seen[ex.id]})",
-                path=p,
-                line=lineno,
-                field="id",
-                id=ex.id,
-            )
-        seen[ex.id] = lineno
-        out.append(ex)
-    if not out:
-        raise DataError("no examples in file", path=p)
-    return out
+    rows: list[PairedExample] = _read_id_rows(Path(path), parse_paired_row, "examples")
+    return rows
 
 
 def write_paired_jsonl(examples: Iterable[PairedExample], path: str | Path) -> str:
