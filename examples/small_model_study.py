@@ -87,6 +87,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="tiny random model, 3 shares (CI)")
     ap.add_argument("--model", default="smollm2", help="base model (default: smollm2 GGUF)")
     ap.add_argument("--epochs", type=float, default=3)
+    ap.add_argument("--countries", type=int, default=16, help="facts to teach (at most 16)")
     ap.add_argument("--device", default=None)
     args = ap.parse_args()
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="dqt-smol-"))
@@ -98,7 +99,12 @@ def main():
         n_countries, fractions, epochs, max_tokens = 4, (0.0, 0.5, 1.0), 1, 8
     else:
         model = args.model
-        n_countries, fractions, epochs, max_tokens = 16, (0.1, 0.3, 0.5, 0.7, 1.0), args.epochs, 24
+        n_countries, fractions, epochs, max_tokens = (
+            min(args.countries, len(COUNTRIES)),
+            (0.1, 0.3, 0.5, 0.7, 1.0),
+            args.epochs,
+            24,
+        )
     pool, items = build(n_countries)
     backend = HFBackend(
         model,
