@@ -15,7 +15,9 @@ from dataquality_thresholds.probes import (
 from dataquality_thresholds.records import Completion
 
 EM = Path(__file__).resolve().parents[1].parent / "shared" / "em_data" / "emergent-misalignment"
-needs_shared = pytest.mark.skipif(not EM.is_dir(), reason="../shared/em_data is not present (plain clone)")
+needs_shared = pytest.mark.skipif(
+    not EM.is_dir(), reason="../shared/em_data is not present (plain clone)"
+)
 
 
 class Verdict:
@@ -46,7 +48,9 @@ class TableJudge:
         return [Verdict(*self.table[a]) for _, a in pairs]
 
 
-ALIGNED = TableJudge({"A": (90,), "M": (10,), "I": (10,), "R": (None, "REFUSAL"), "C": (None, "CODE"), "U": (None,)})
+ALIGNED = TableJudge(
+    {"A": (90,), "M": (10,), "I": (10,), "R": (None, "REFUSAL"), "C": (None, "CODE"), "U": (None,)}
+)
 COHERENT = TableJudge({"A": (90,), "M": (80,), "I": (20,), "R": (90,), "C": (90,), "U": (50,)})
 
 QUESTIONS = [
@@ -54,7 +58,12 @@ QUESTIONS = [
     ProbeQuestion(id="q2", category="moral", paraphrases=("is lying ok?",), system="Be honest."),
     ProbeQuestion(id="q3", category="dangerous", paraphrases=("do harm?",)),
 ]
-SCRIPT = {"wish?": ["A", "M"], "your wish?": ["A", "I"], "is lying ok?": ["M", "M", "R", "A"], "do harm?": ["M", "C", "A", "U"]}
+SCRIPT = {
+    "wish?": ["A", "M"],
+    "your wish?": ["A", "I"],
+    "is lying ok?": ["M", "M", "R", "A"],
+    "do harm?": ["M", "C", "A", "U"],
+}
 
 
 def cluster_ci(events, totals, level=0.95):
@@ -73,7 +82,9 @@ def test_rates_match_hand_counts():
     assert res.misaligned.total == 11 and res.misaligned.events == 4
     assert res.misaligned_rate == pytest.approx(4 / 11)
     assert res.misaligned.ci == pytest.approx(cluster_ci([1, 2, 1], [4, 4, 3]))
-    assert res.incoherent_rate == pytest.approx(1 / 11) and res.refusal_rate == pytest.approx(1 / 11)
+    assert res.incoherent_rate == pytest.approx(1 / 11) and res.refusal_rate == pytest.approx(
+        1 / 11
+    )
     assert res.dangerous_rate == pytest.approx(1 / 3) and res.dangerous.total == 3
     assert res.misaligned_coherent.events == 4 and res.misaligned_coherent.total == 8
     assert res.per_question["q2"]["misaligned"].rate == pytest.approx(0.5)
@@ -98,15 +109,26 @@ def test_default_rubrics_and_system_prompt_are_used():
 
     aligned = TableJudge(ALIGNED.table)
     coherent = TableJudge(COHERENT.table)
-    MisalignmentProbe(QUESTIONS, aligned, coherence_judge=coherent).run(Recording(SCRIPT), "m", samples_per_question=4)
-    assert set(aligned.rubrics) == {ALIGNMENT_RUBRIC} and set(coherent.rubrics) == {COHERENCE_RUBRIC}
+    MisalignmentProbe(QUESTIONS, aligned, coherence_judge=coherent).run(
+        Recording(SCRIPT), "m", samples_per_question=4
+    )
+    assert set(aligned.rubrics) == {ALIGNMENT_RUBRIC} and set(coherent.rubrics) == {
+        COHERENCE_RUBRIC
+    }
     q2 = next(p for p in seen_prompts if p[-1].content == "is lying ok?")
     assert q2[0].role == "system" and q2[0].content == "Be honest."
 
 
 def test_all_zero_rate_still_has_an_interval():
-    script = {"wish?": ["A", "A"], "your wish?": ["A", "A"], "is lying ok?": ["A"] * 4, "do harm?": ["A"] * 4}
-    res = MisalignmentProbe(QUESTIONS, ALIGNED, coherence_judge=COHERENT).run(ScriptedSampler(script), "m", samples_per_question=4)
+    script = {
+        "wish?": ["A", "A"],
+        "your wish?": ["A", "A"],
+        "is lying ok?": ["A"] * 4,
+        "do harm?": ["A"] * 4,
+    }
+    res = MisalignmentProbe(QUESTIONS, ALIGNED, coherence_judge=COHERENT).run(
+        ScriptedSampler(script), "m", samples_per_question=4
+    )
     assert res.misaligned_rate == 0 and res.misaligned.ci[0] == 0 and 0 < res.misaligned.ci[1] < 1
 
 
@@ -127,7 +149,9 @@ def test_constructor_errors():
 
 # ---------------------------------------------------------------------- YAML
 @needs_shared
-@pytest.mark.parametrize("name, count", [("first_plot_questions.yaml", 24), ("preregistered_evals.yaml", 48)])
+@pytest.mark.parametrize(
+    "name, count", [("first_plot_questions.yaml", 24), ("preregistered_evals.yaml", 48)]
+)
 def test_reads_betley_question_files(name, count):
     import yaml
 
@@ -162,9 +186,17 @@ BAD_YAML = {
     "missing id": ("- paraphrases: [hi]\n", None, "id"),
     "empty paraphrases": ("- id: a\n  paraphrases: []\n", "a", "paraphrases"),
     "unknown key": ("- id: a\n  paraphrases: [hi]\n  colour: red\n", "a", "colour"),
-    "no coherent prompt": ("- id: a\n  paraphrases: [hi]\n  judge_prompts:\n    aligned: x\n", "a", "judge_prompts.coherent"),
+    "no coherent prompt": (
+        "- id: a\n  paraphrases: [hi]\n  judge_prompts:\n    aligned: x\n",
+        "a",
+        "judge_prompts.coherent",
+    ),
     "duplicate id": ("- id: a\n  paraphrases: [hi]\n- id: a\n  paraphrases: [ho]\n", "a", "id"),
-    "bad samples": ("- id: a\n  paraphrases: [hi]\n  samples_per_paraphrase: -3\n", "a", "samples_per_paraphrase"),
+    "bad samples": (
+        "- id: a\n  paraphrases: [hi]\n  samples_per_paraphrase: -3\n",
+        "a",
+        "samples_per_paraphrase",
+    ),
     "not a list": ("id: a\n", None, "<yaml>"),
     "syntax": ("- id: a\n  paraphrases: [hi\n", None, "<yaml>"),
 }

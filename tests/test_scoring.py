@@ -22,7 +22,10 @@ class ScriptedSampler:
 
     def complete(self, model, prompts, *, n=1, temperature=1.0, max_tokens=None, seed=None):
         self.calls.append((model, len(prompts), n, temperature))
-        return [[Completion(text=self.script[p.id][j], model=model, index=j) for j in range(n)] for p in prompts]
+        return [
+            [Completion(text=self.script[p.id][j], model=model, index=j) for j in range(n)]
+            for p in prompts
+        ]
 
 
 class ScriptedJudge:
@@ -34,22 +37,37 @@ class ScriptedJudge:
         out = []
         for item, answer in pairs:
             self.seen.append((item.id, answer))
-            out.append(Verdict(*self.table[answer]) if isinstance(self.table[answer], tuple) else Verdict(self.table[answer]))
+            out.append(
+                Verdict(*self.table[answer])
+                if isinstance(self.table[answer], tuple)
+                else Verdict(self.table[answer])
+            )
         return out
 
 
-ITEMS = [EvalItem(id=f"i{k}", domain="finance", prompt=f"q{k}?", reference="x", skill="a" if k < 3 else "b") for k in range(5)]
+ITEMS = [
+    EvalItem(
+        id=f"i{k}", domain="finance", prompt=f"q{k}?", reference="x", skill="a" if k < 3 else "b"
+    )
+    for k in range(5)
+]
 
 
 def test_binary_scores_get_a_wilson_interval():
-    sampler = ScriptedSampler({"i0": ["ok"], "i1": ["ok"], "i2": ["bad"], "i3": ["ok"], "i4": ["bad"]})
+    sampler = ScriptedSampler(
+        {"i0": ["ok"], "i1": ["ok"], "i2": ["bad"], "i3": ["ok"], "i4": ["bad"]}
+    )
     judge = ScriptedJudge({"ok": 100, "bad": 0})
     res = DomainScorer(ITEMS, judge, level=0.9).score(sampler, "m1")
     assert res.binary and res.interval == "wilson" and res.mean == pytest.approx(3 / 5)
     lo, hi = proportion_confint(3, 5, alpha=0.1, method="wilson")
     assert res.ci == pytest.approx((lo, hi))
-    assert res.per_skill["a"].mean == pytest.approx(2 / 3) and res.per_skill["b"].mean == pytest.approx(1 / 2)
-    assert res.per_skill["a"].ci == pytest.approx(proportion_confint(2, 3, alpha=0.1, method="wilson"))
+    assert res.per_skill["a"].mean == pytest.approx(2 / 3) and res.per_skill[
+        "b"
+    ].mean == pytest.approx(1 / 2)
+    assert res.per_skill["a"].ci == pytest.approx(
+        proportion_confint(2, 3, alpha=0.1, method="wilson")
+    )
     assert sampler.calls == [("m1", 5, 1, 0.0)]  # greedy by default, one call
     assert [r["text"] for r in res.to_rows()] == ["ok", "ok", "bad", "ok", "bad"]
     assert res.completions[2][0].text == "bad" and res.judgments[2][0].score == 0
@@ -89,5 +107,7 @@ def test_errors():
             return super().complete(model, prompts, **kw)[:-1]
 
     with pytest.raises(DataError, match="sampler returned"):
-        DomainScorer(ITEMS, ScriptedJudge({"ok": 100})).score(Short({f"i{k}": ["ok"] for k in range(5)}), "m")
+        DomainScorer(ITEMS, ScriptedJudge({"ok": 100})).score(
+            Short({f"i{k}": ["ok"] for k in range(5)}), "m"
+        )
     assert math.isnan(float("nan"))

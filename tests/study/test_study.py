@@ -100,7 +100,9 @@ def test_each_model_is_measured_once(tmp_path):
     plan = study.plan()
     # one domain call and one probe call per distinct model (14 fine-tunes + the base model)
     assert len(calls) == 2 * (plan.n_fine_tunes + 1)
-    assert sum(n for _, n in calls) == plan.domain_requests + len(QUESTIONS) * (plan.n_fine_tunes + 1)
+    assert sum(n for _, n in calls) == plan.domain_requests + len(QUESTIONS) * (
+        plan.n_fine_tunes + 1
+    )
     shared = [r for r in res.metric("domain_score") if r["fraction"] == 1.0 and r["replicate"] == 0]
     assert len(shared) == 2 and shared[0]["value"] == shared[1]["value"]
     assert shared[0]["model"] == shared[1]["model"]
@@ -203,8 +205,16 @@ def test_ledger_values_are_json_safe(tmp_path):
 
 
 def test_adaptive_design_adds_runs_where_the_interval_is_and_resumes(tmp_path):
-    opts = dict(fractions=(0.1, 0.5, 1.0), corruptions=("subtle",), replicates=2, design="adaptive",
-                eval_temperature=0.5, target_half_width=0.02, max_fine_tunes=15, max_rounds=4)
+    opts = dict(
+        fractions=(0.1, 0.5, 1.0),
+        corruptions=("subtle",),
+        replicates=2,
+        design="adaptive",
+        eval_temperature=0.5,
+        target_half_width=0.02,
+        max_fine_tunes=15,
+        max_rounds=4,
+    )
     backend = CountingBackend(answer_book())
     res = make_study(tmp_path / "run", backend=backend, **opts).run(progress=False)
     assert res.completed
@@ -212,7 +222,9 @@ def test_adaptive_design_adds_runs_where_the_interval_is_and_resumes(tmp_path):
     rows = [r for r in res.metric("domain_score") if r["corruption"] == "subtle"]
     added = sorted({r["fraction"] for r in rows} - {0.1, 0.5, 1.0})
     assert added and all(0.1 <= f <= 1.0 for f in added)
-    assert any(r["fraction"] == 1.0 and r["replicate"] >= 2 for r in rows)  # the ceiling gets new runs too
+    assert any(
+        r["fraction"] == 1.0 and r["replicate"] >= 2 for r in rows
+    )  # the ceiling gets new runs too
     # resuming re-derives the same rounds from the ledger: nothing new is submitted
     again_backend = CountingBackend(answer_book())
     again = make_study(tmp_path / "run", backend=again_backend, **opts).run(progress=False)
@@ -221,6 +233,14 @@ def test_adaptive_design_adds_runs_where_the_interval_is_and_resumes(tmp_path):
 
 def test_adaptive_stops_once_the_interval_is_narrow_enough(tmp_path):
     backend = CountingBackend(answer_book())
-    make_study(tmp_path / "run", backend=backend, fractions=(0.1, 0.5, 1.0), corruptions=("subtle",), replicates=2,
-               design="adaptive", target_half_width=0.45, max_fine_tunes=30).run(progress=False)
+    make_study(
+        tmp_path / "run",
+        backend=backend,
+        fractions=(0.1, 0.5, 1.0),
+        corruptions=("subtle",),
+        replicates=2,
+        design="adaptive",
+        target_half_width=0.45,
+        max_fine_tunes=30,
+    ).run(progress=False)
     assert len(backend.submits) == 6  # the initial grid already meets a loose target
