@@ -31,6 +31,7 @@ from .io import (
     _dumps,
     _parse_messages,
     _read_id_rows,
+    _string,
     read_paired_jsonl,
     write_jsonl_chunks,
 )
@@ -171,16 +172,10 @@ class DomainData:
 def _where_str(
     obj: Mapping[str, Any], key: str, where: dict[str, Any], *, required: bool = True
 ) -> str | None:
-    if key not in obj or obj[key] is None:
-        if required:
-            raise DataError("missing required key", field=key, **where)
-        return None
-    value = obj[key]
-    if not isinstance(value, str):
-        raise DataError(f"expected a string, got {type(value).__name__}", field=key, **where)
-    if not value.strip():
-        raise DataError("must not be empty", field=key, **where)
-    return value
+    # a null value counts as a missing key; the checks are io's
+    if key in obj and obj[key] is None:
+        obj = {k: v for k, v in obj.items() if k != key}
+    return _string(obj, key, where=where, required=required)
 
 
 def _req_str(obj: Mapping[str, Any], key: str, where: dict[str, Any]) -> str:
