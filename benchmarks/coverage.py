@@ -246,6 +246,8 @@ def report(cells, merged):
     print("\nsummary over tau > 0 cells (coverage min / max, max |bias|):")
     for key, vals in worst.items():
         pos = [v for v in vals if v[2] > 0]
+        if not pos:
+            continue
         print(
             f"  {key:9s} coverage {min(v[0] for v in pos):.3f} - {max(v[0] for v in pos):.3f}, "
             f"max |bias| {max(v[1] for v in pos):.4f}"
@@ -260,7 +262,10 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=20260101)
     ap.add_argument("--shapes", default="logistic,hinge,gompertz")
     ap.add_argument("--interval", default=None, help="override the default interval method")
-    ap.add_argument("--method", default="logistic")
+    ap.add_argument("--method", default=None, help="override the default method")
+    ap.add_argument("--targets", default="0.5,0.6,0.95", help="nominal thresholds to simulate")
+    ap.add_argument("--taus", default="0.0,0.3,0.6", help="run-level random-effect SDs")
+    ap.add_argument("--no-flat", action="store_true", help="skip the type-I error cells")
     ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--save", default=None, help="folder to keep each finished task in")
     ap.add_argument(
@@ -268,12 +273,17 @@ def main(argv=None):
     )
     args = ap.parse_args(argv)
     reps = args.reps or (100 if args.quick else 1000)
-    options = {"method": args.method}
+    options = {}
+    if args.method:
+        options["method"] = args.method
     if args.interval:
         options["interval"] = args.interval
     shapes = args.shapes.split(",")
-    cells = list(product(shapes, (0.5, 0.6, 0.95), (2, 3, 5), (100, 500), (0.0, 0.3, 0.6)))
-    cells += list(product(["flat"], (0.0,), (2, 3, 5), (100, 500), (0.0, 0.3, 0.6)))
+    targets = tuple(float(t) for t in args.targets.split(","))
+    taus = tuple(float(t) for t in args.taus.split(","))
+    cells = list(product(shapes, targets, (2, 3, 5), (100, 500), taus))
+    if not args.no_flat:
+        cells += list(product(["flat"], (0.0,), (2, 3, 5), (100, 500), taus))
     seeds = np.random.SeedSequence(args.seed).spawn(len(cells))
     chunk = max(1, min(100, reps // 4))
     n_chunks = (reps + chunk - 1) // chunk
