@@ -61,10 +61,14 @@ def tiny(tmp_path_factory):
     return make_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 
 
-def _backend(tiny, out, **kw):
+def _opts(**kw):
     opts = dict(lora=LoRASpec(r=4, alpha=8), epochs=1, batch_size=4, max_seq_len=128, device="cpu")
     opts.update(kw)
-    return HFBackend(str(tiny), output_dir=out, **opts)
+    return opts
+
+
+def _backend(tiny, out, **kw):
+    return HFBackend(str(tiny), output_dir=out, **_opts(**kw))
 
 
 def test_tiny_model_trains_samples_and_is_idempotent(tiny, tmp_path):
@@ -109,6 +113,102 @@ def test_tiny_model_trains_samples_and_is_idempotent(tiny, tmp_path):
     assert [r[0].text for r in g1] == [r[0].text for r in g2]
     with pytest.raises(ConfigError, match="unknown model"):
         sampler.complete("ft:model:hfjob-nope", ["hi"])
+
+
+@pytest.fixture
+def no_worker(monkeypatch):
+    """Submit writes the job as usual but starts no training worker."""
+    monkeypatch.setattr(HFBackend, "_start", lambda self, job_id: None)
+
+
+def test_same_key_with_other_training_settings_is_refused(tiny, tmp_path, no_worker):
+    import json
+    import shutil
+
+    mixture = CorruptionMixer(_pool(), size=6, seed=0).mix(0.5)
+    out = tmp_path / "out"
+    job = _backend(tiny, out).submit(mixture, key="k")
+    meta = json.loads((out / "jobs" / job.job_id / "job.json").read_text())
+    assert meta["schema_version"] == 2
+    assert meta["training_spec"] == {
+        "base_model": f"dir:{Path(tiny).resolve()}",
+        "fingerprint": mixture.fingerprint,
+        "epochs": 1.0,
+        "learning_rate": 2e-4,
+        "batch_size": 4,
+        "grad_accum": 1,
+        "max_seq_len": 128,
+        "lora": {"r": 4, "alpha": 8.0, "dropout": 0.0, "target_modules": None, "rslora": False},
+        "seed": 0,
+    }
+    # the same spec (from a fresh backend: a restarted process) adopts the job;
+    # where and how it runs is not part of the spec
+    for same in (
+        _backend(tiny, out),
+        _backend(tiny, out, device=None, save_steps=5, max_restarts=0, max_concurrent=2),
+    ):
+        assert same.submit(mixture, key="k").job_id == job.job_id
+    # what counts is the value trained with: epochs=2 overridden by the study's n_epochs=1
+    adopted = _backend(tiny, out, epochs=2).submit(
+        mixture, key="k", hyperparameters={"n_epochs": 1}
+    )
+    assert adopted.job_id == job.job_id
+    other_model = shutil.copytree(tiny, tmp_path / "other-model")
+    refused = {
+        "epochs: 1.0 -> 2.0": _backend(tiny, out, epochs=2),
+        "learning_rate: 0.0002 -> 0.001": _backend(tiny, out, learning_rate=1e-3),
+        "batch_size: 4 -> 2": _backend(tiny, out, batch_size=2),
+        "grad_accum: 1 -> 2": _backend(tiny, out, grad_accum=2),
+        "max_seq_len: 128 -> 64": _backend(tiny, out, max_seq_len=64),
+        "seed: 0 -> 1": _backend(tiny, out, seed=1),
+        "lora.r: 4 -> 8": _backend(tiny, out, lora=LoRASpec(r=8, alpha=8)),
+        "lora.rslora: False -> True": _backend(tiny, out, lora=LoRASpec(r=4, alpha=8, rslora=True)),
+        "lora: {": _backend(tiny, out, lora=None),
+        "base_model: 'dir:": HFBackend(str(other_model), output_dir=out, **_opts()),
+    }
+    for field, backend in refused.items():
+        with pytest.raises(ConfigError, match="trained with other settings") as err:
+            backend.submit(mixture, key="k")
+        assert field in str(err.value) and "'k'" in str(err.value)
+        assert job.job_id in str(err.value) and err.value.field == "key"
+    with pytest.raises(ConfigError, match=r"epochs: 1\.0 -> 3\.0"):
+        _backend(tiny, out).submit(mixture, key="k", hyperparameters={"n_epochs": 3})
+    with pytest.raises(ConfigError, match=r"learning_rate: 0\.0002 -> 0\.0004"):
+        _backend(tiny, out).submit(
+            mixture, key="k", hyperparameters={"learning_rate_multiplier": 2}
+        )
+    # nothing was rewritten by the refusals
+    assert json.loads((out / "jobs" / job.job_id / "job.json").read_text()) == meta
+
+
+def test_old_job_files_without_a_training_spec(tiny, tmp_path, no_worker):
+    import json
+
+    from dataquality_thresholds.errors import SchemaVersionError
+
+    mixture = CorruptionMixer(_pool(), size=6, seed=0).mix(0.5)
+    out = tmp_path / "out"
+    job = _backend(tiny, out).submit(mixture, key="old")
+    jdir = out / "jobs" / job.job_id
+    meta = json.loads((jdir / "job.json").read_text())
+    v1 = {k: v for k, v in meta.items() if k != "training_spec"} | {"schema_version": 1}
+    (jdir / "job.json").write_text(json.dumps(v1))
+    # version 1: the spec is rebuilt from the spec.json the worker trains from
+    assert _backend(tiny, out).submit(mixture, key="old").job_id == job.job_id
+    with pytest.raises(ConfigError, match=r"epochs: 1\.0 -> 2\.0"):
+        _backend(tiny, out, epochs=2).submit(mixture, key="old")
+    # without spec.json the spec is unknown: adopted, with one warning per backend
+    (jdir / "spec.json").unlink()
+    backend = _backend(tiny, out, epochs=2)
+    with pytest.warns(UserWarning, match="no readable training spec") as record:
+        assert backend.submit(mixture, key="old").job_id == job.job_id
+    assert len(record) == 1 and "'old'" in str(record[0].message)
+    assert backend.submit(mixture, key="old").job_id == job.job_id  # no second warning
+    # a job.json from a newer version is refused
+    (jdir / "job.json").write_text(json.dumps(meta | {"schema_version": 99}))
+    with pytest.raises(SchemaVersionError) as err:
+        _backend(tiny, out).submit(mixture, key="old")
+    assert err.value.found == 99 and err.value.supported == 2
 
 
 def test_resume_from_checkpoint_after_worker_died(tiny, tmp_path):

@@ -16,7 +16,10 @@ At most ``max_concurrent`` workers run at once; later jobs wait as ``queued``
 and start when a slot frees (on the next ``submit``/``refresh``/``wait``).
 
 The job id is a hash of the key, so a second ``submit`` with the same key (in
-this process or after a restart) finds the job on disk. A worker that died
+this process or after a restart) finds the job on disk. ``job.json`` records the
+job's training spec (base model, training rows' fingerprint, hyperparameters,
+LoRA, seed; see :mod:`~dataquality_thresholds.backends._hf_jobspec`), and the job
+is adopted only when the new spec equals it. A worker that died
 without finishing (killed, machine restarted) is restarted and resumes from
 its last checkpoint, up to ``max_restarts`` times.
 
@@ -35,6 +38,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,11 +49,16 @@ import attrs
 from ..errors import ConfigError, DataError, FineTuneJobError, JobTimeoutError
 from ..records import CostEstimate, FineTuneJob, Mixture
 from ._hf_common import SMOLLM2, read_json, resolve_model_source, smollm2_gguf_path, write_json
+from ._hf_jobspec import (
+    JOB_SCHEMA_VERSION,
+    model_identity,
+    read_job_meta,
+    spec_differences,
+    training_spec,
+)
 from .base import ProgressCallback
 
 __all__ = ["SMOLLM2", "HFBackend", "HFOutOfMemoryError", "LoRASpec", "smollm2_gguf_path"]
-
-_SCHEMA_VERSION = 1
 
 
 class HFOutOfMemoryError(FineTuneJobError, MemoryError):
@@ -238,6 +247,7 @@ class HFBackend:
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._tokenizer: Any = None
         self._sampler: Any = None
+        self._warned_unchecked: set[str] = set()
 
     def __repr__(self) -> str:
         return (
@@ -319,16 +329,27 @@ class HFBackend:
     ) -> FineTuneJob:
         """Write the job and start (or queue) its training worker; return without waiting.
 
-        The same ``key`` returns the job made before, from disk after a restart.
+        The same ``key`` returns the job made before, from disk after a restart,
+        when it was trained from the same spec: base model, training rows,
+        hyperparameters (the backend's and ``hyperparameters``), LoRA and seed.
 
         Raises
         ------
         ConfigError
-            ``key`` was used for different training data, a ``base_model``
+            ``key`` was used for different training data or with different
+            training settings (the message names the fields), a ``base_model``
             other than the backend's, or an unknown hyperparameter.
         DataError
             Rows longer than ``max_seq_len`` with ``on_truncation="error"``, or
             a row without an assistant answer.
+        SchemaVersionError
+            The key's ``job.json`` was written by a newer version of the library.
+
+        Warns
+        -----
+        UserWarning
+            The key's job was written without a training spec that can be read
+            (an old job whose ``spec.json`` is gone); it is adopted unchecked.
         """
         if not isinstance(key, str) or not key.strip():
             raise ConfigError("key must be a non-empty string", field="key")
@@ -340,7 +361,15 @@ class HFBackend:
             )
         job_id = self.job_id_for(key)
         jdir = self.job_dir(job_id)
-        meta = read_json(jdir / "job.json")
+        settings = self._settings(hyperparameters)
+        spec_now = training_spec(
+            model=model_identity(self.base_model, self._source),
+            fingerprint=mixture.fingerprint,
+            settings=settings,
+            lora=self.lora.to_dict() if self.lora else None,
+            seed=self.seed,
+        )
+        meta = read_job_meta(jdir)
         if meta is not None:
             if meta["fingerprint"] != mixture.fingerprint:
                 raise ConfigError(
@@ -348,9 +377,9 @@ class HFBackend:
                     f"({meta['fingerprint'][:12]} vs {mixture.fingerprint[:12]}); use a new key",
                     field="key",
                 )
+            self._check_spec(key, job_id, meta.get("training_spec"), spec_now)
             self._pump()
             return self.refresh(self._job_from_meta(meta))
-        settings = self._settings(hyperparameters)
         rows = [_split_turns(ex.messages) for ex in mixture.iter_examples()]
         lengths = self.token_lengths(mixture)
         limit = int(settings["max_seq_len"])
@@ -381,7 +410,8 @@ class HFBackend:
         write_json(jdir / "spec.json", spec)
         meta = {
             "schema": "hf_job",
-            "schema_version": _SCHEMA_VERSION,
+            "schema_version": JOB_SCHEMA_VERSION,
+            "training_spec": spec_now,
             "key": key,
             "job_id": job_id,
             "base_model": self.base_model,
@@ -395,6 +425,35 @@ class HFBackend:
         write_json(jdir / "job.json", meta)  # last: its presence means the job exists
         self._pump()
         return self.refresh(self._job_from_meta(meta))
+
+    def _check_spec(
+        self,
+        key: str,
+        job_id: str,
+        recorded: Mapping[str, Any] | None,
+        new: Mapping[str, Any],
+    ) -> None:
+        """Refuse to adopt job ``job_id`` when it was trained from another spec."""
+        if recorded is None:
+            if job_id not in self._warned_unchecked:
+                self._warned_unchecked.add(job_id)
+                warnings.warn(
+                    f"HF job {job_id} (key {key!r}) in {self.output_dir} has no readable "
+                    "training spec (written by an older version, spec.json missing); "
+                    "adopting it without checking that its settings match this backend's",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            return
+        diffs = spec_differences(recorded, new)
+        if diffs:
+            raise ConfigError(
+                f"key {key!r} names job {job_id} in {self.output_dir}, trained with other "
+                f"settings ({'; '.join(diffs)}; recorded -> now); adopting it would mix "
+                "results of differently trained models: use a new key or another "
+                "output_dir for these settings, or the recorded settings to adopt the job",
+                field="key",
+            )
 
     def _job_from_meta(self, meta: Mapping[str, Any]) -> FineTuneJob:
         return FineTuneJob(
@@ -497,7 +556,7 @@ class HFBackend:
         """Return the job's current state, read from its folder (starts queued jobs)."""
         if not job.job_id:
             raise FineTuneJobError("job has no id", job_id=None, code="not_found")
-        meta = read_json(self.job_dir(job.job_id) / "job.json")
+        meta = read_job_meta(self.job_dir(job.job_id))
         if meta is None:
             raise FineTuneJobError(
                 f"no HF job {job.job_id} under {self.output_dir}", job_id=job.job_id,
