@@ -186,3 +186,24 @@ def test_interpreter_under_a_temp_dir_is_reachable(tmp_path) -> None:
     )
     assert r.ok, (r.stderr, r.isolation)
     assert r.stdout.startswith("hello from 3")
+
+
+def test_interpreter_in_a_private_folder_beside_the_callers_paths(tmp_path, monkeypatch) -> None:
+    # a clone in a 0700 folder (mktemp -d): its venv's interpreter lives there, and
+    # `python -m pytest` has put the clone itself and test folders from it on
+    # sys.path; none of them may hide the interpreter from the sandbox (this crashed
+    # the launcher once)
+    clone = tmp_path / "clone"
+    (clone / "venv" / "bin").mkdir(parents=True)
+    (clone / "tests" / "sub").mkdir(parents=True)
+    clone.chmod(0o700)
+    link = clone / "venv" / "bin" / "python"
+    link.symlink_to(sys.executable)
+    monkeypatch.syspath_prepend(str(clone / "tests" / "sub"))
+    monkeypatch.syspath_prepend(str(clone / "tests"))
+    monkeypatch.syspath_prepend(str(clone))
+    r = run_python("print('hello')", python=str(link), limits=FAST)
+    assert r.ok, (r.stderr, r.isolation)
+    assert r.stdout == "hello\n"
+    if os.geteuid() == 0 and "pidns" in r.isolation:
+        assert "uid-nobody" in r.isolation

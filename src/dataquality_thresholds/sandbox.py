@@ -190,25 +190,32 @@ if sys.platform.startswith("linux") and libc.unshare(flags) == 0:
         if done:
             iso.append("private-tmp")
         # nobody must reach the interpreter: an ancestor that others may not
-        # traverse (e.g. /root holding pyenv) is covered by a tmpfs into which
-        # only the needed child is bound back, hiding its other contents.
-        for target in (cfg["expose"] if root and cfg["drop_root"] else ()):
-            for _ in range(16):
-                parts = target.split("/")
-                blocked = None
-                for i in range(2, len(parts)):
-                    anc = "/".join(parts[:i])
-                    if not os.stat(anc).st_mode & 0o001:
-                        blocked = (anc, "/".join(parts[: i + 1]))
-                        break
-                if blocked is None:
-                    break
-                anc, child = blocked
-                fd = os.open(child, os.O_PATH)
-                is_dir = os.path.isdir(child)
-                if libc.mount(b"tmpfs", anc.encode(), b"tmpfs", 0, b"mode=0755,size=1m") != 0:
+        # traverse (e.g. /root holding pyenv, or a 0700 clone folder) is covered by
+        # a tmpfs into which only the children the targets need are bound back,
+        # all at once, hiding its other contents.
+        def first_blocked(target):
+            parts = target.split("/")
+            for i in range(2, len(parts)):
+                anc = "/".join(parts[:i])
+                if not os.stat(anc).st_mode & 0o001:
+                    return anc
+            return None
+        targets = list(cfg["expose"]) if root and cfg["drop_root"] else []
+        for _ in range(32):
+            try:
+                anc = next((a for a in map(first_blocked, targets) if a), None)
+            except OSError:
+                break  # a target is missing: reachable() below keeps root
+            if anc is None:
+                break
+            children = sorted({anc + "/" + t[len(anc) + 1:].split("/")[0]
+                               for t in targets if t.startswith(anc + "/")})
+            opened = [(c, os.open(c, os.O_PATH), os.path.isdir(c)) for c in children]
+            if libc.mount(b"tmpfs", anc.encode(), b"tmpfs", 0, b"mode=0755,size=1m") != 0:
+                for _c, fd, _d in opened:
                     os.close(fd)
-                    break
+                break
+            for child, fd, is_dir in opened:
                 if is_dir:
                     os.mkdir(child)
                 else:
@@ -218,7 +225,10 @@ if sys.platform.startswith("linux") and libc.unshare(flags) == 0:
                 os.close(fd)
 def reachable(path):
     parts = path.split("/")
-    return all(os.stat("/".join(parts[:i])).st_mode & 0o001 for i in range(2, len(parts)))
+    try:
+        return all(os.stat("/".join(parts[:i])).st_mode & 0o001 for i in range(2, len(parts)))
+    except OSError:
+        return False
 drop = root and cfg["drop_root"]
 if drop and not all(reachable(t) for t in cfg["expose"]):
     drop = False  # nobody could not start the interpreter here: stay root
@@ -328,6 +338,23 @@ def _sweep(token: bytes, timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
+def _interpreter_paths(python: str) -> list[str]:
+    """Return the paths the sandboxed interpreter needs: itself and its prefixes.
+
+    Not ``sys.path``: it also holds the caller's own folders (pytest adds every test
+    folder), which the sandboxed code has no business reading and which, under a
+    folder others may not enter, would each need a mount of their own.
+    """
+    paths = {os.path.realpath(python), os.path.abspath(python)}
+    if os.path.realpath(python) == os.path.realpath(sys.executable):
+        paths |= {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    else:
+        venv = Path(python).absolute().parent.parent
+        if (venv / "pyvenv.cfg").is_file():
+            paths.add(str(venv))
+    return sorted(os.path.abspath(p) for p in paths if os.path.exists(p))
+
+
 def run_python(
     source: str,
     *,
@@ -408,16 +435,7 @@ def run_python(
             "drop_root": drop_root,
             "uid": _NOBODY,
             "argv": [python, "-E", "-s", "-B", "main.py"],
-            "expose": sorted(
-                {
-                    os.path.realpath(python),
-                    os.path.abspath(python),
-                    sys.prefix,
-                    sys.base_prefix,
-                    sys.exec_prefix,
-                    *(p for p in sys.path if p and os.path.isdir(p)),
-                }
-            ),
+            "expose": _interpreter_paths(python),
             "env": env,
             "limits": {
                 "cpu": limits.cpu_seconds(),
