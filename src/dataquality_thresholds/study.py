@@ -28,23 +28,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import attrs
-import numpy as np
-
+from . import _study_adaptive, _study_measure, _study_plan, _study_run
+from ._study_records import BASE, DomainSpec, PlannedCell, StudyCell, StudyPlan
+from ._study_records import derived_seed as _derived_seed
 from ._version import __version__
-from .errors import BudgetExceededError, ConfigError, FineTuneJobError
+from .errors import BudgetExceededError, ConfigError
 from .ledger import Ledger
 from .mixing import CorruptionMixer
-from .pool import ExamplePool
+from .pool import ExamplePool  # noqa: F401  (resolves DomainSpec's annotations, see below)
 from .probes import MisalignmentProbe
-from .records import EvalItem, FineTuneJob, Mixture
-from .scoring import DomainScorer
+from .records import (
+    EvalItem,  # noqa: F401  (resolves DomainSpec's annotations, see below)
+    FineTuneJob,
+    Mixture,
+)
 
 if TYPE_CHECKING:
     from .backends.base import FineTuneBackend
@@ -52,143 +53,12 @@ if TYPE_CHECKING:
 
 __all__ = ["DomainSpec", "PlannedCell", "Study", "StudyCell", "StudyPlan"]
 
-BASE = "base"
-
-
-@attrs.frozen(kw_only=True)
-class DomainSpec:
-    """One domain of a study.
-
-    Parameters
-    ----------
-    pool : ExamplePool
-        Paired training examples to mix from.
-    eval_items : tuple of EvalItem
-        Held-out items for :class:`~dataquality_thresholds.scoring.DomainScorer`.
-    judge : Judge
-        Scores answers to the eval items.
-    """
-
-    pool: ExamplePool
-    eval_items: tuple[EvalItem, ...] = attrs.field(converter=tuple)
-    judge: Any
-
-
-@attrs.frozen
-class StudyCell:
-    """One point of the grid (``corruption == "base"`` for the base-model row).
-
-    Parameters
-    ----------
-    domain, corruption : str
-        Where.
-    fraction : float or None
-        Share of correct training data (None for the base model).
-    replicate : int
-        Replicate index (a new draw of prompts and corruption).
-    """
-
-    domain: str
-    corruption: str
-    fraction: float | None
-    replicate: int
-
-    @property
-    def key(self) -> str:
-        """Stable text key, e.g. ``finance/subtle/f0.2500/r1`` or ``finance/base``."""
-        if self.fraction is None:
-            return f"{self.domain}/{BASE}"
-        return f"{self.domain}/{self.corruption}/f{self.fraction:.4f}/r{self.replicate}"
-
-
-@attrs.frozen(kw_only=True)
-class PlannedCell:
-    """A cell with what its fine-tune will cost.
-
-    Parameters
-    ----------
-    cell : StudyCell
-        The cell.
-    fingerprint : str
-        sha256 of its training file.
-    job_key : str
-        The fine-tuning key (shared by cells with identical training data).
-    tokens : int
-        Training tokens per epoch.
-    usd : float
-        Estimated fine-tuning cost (0 when the job is shared with an earlier cell).
-    """
-
-    cell: StudyCell
-    fingerprint: str
-    job_key: str
-    tokens: int
-    usd: float
-
-
-@attrs.frozen(kw_only=True)
-class StudyPlan:
-    """What a study will do and cost, before anything is paid.
-
-    Parameters
-    ----------
-    cells : tuple of PlannedCell
-        Every fine-tuned cell.
-    n_fine_tunes : int
-        Distinct fine-tuning jobs.
-    training_tokens : int
-        Tokens per epoch over all distinct jobs.
-    finetune_usd : float
-        Estimated fine-tuning cost (the backend's estimate).
-    n_models : int
-        Models evaluated (fine-tunes plus one base-model row per domain).
-    domain_requests : int
-        Answers sampled for domain evaluation.
-    probe_requests : int
-        Answers sampled for the misalignment probe.
-    judge_calls : int
-        Judgments requested.
-    budget_usd : float or None
-        The study's budget.
-    """
-
-    cells: tuple[PlannedCell, ...]
-    n_fine_tunes: int
-    training_tokens: int
-    finetune_usd: float
-    n_models: int
-    domain_requests: int
-    probe_requests: int
-    judge_calls: int
-    budget_usd: float | None
-
-    @property
-    def total_usd(self) -> float:
-        """Estimated fine-tuning spend (sampling and judging are not priced here)."""
-        return self.finetune_usd
-
-    def summary(self) -> str:
-        """Return a short text summary."""
-        lines = [
-            f"fine-tunes: {self.n_fine_tunes} distinct jobs for {len(self.cells)} cells, "
-            f"{self.training_tokens:,} training tokens per epoch",
-            f"estimated fine-tuning cost: ${self.finetune_usd:,.2f}"
-            + (f" (budget ${self.budget_usd:,.2f})" if self.budget_usd is not None else ""),
-            f"models evaluated: {self.n_models}; "
-            f"sampled answers: {self.domain_requests:,} domain + "
-            f"{self.probe_requests:,} probe; judge calls: {self.judge_calls:,}",
-            "sampling and judging are not priced in this estimate",
-        ]
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.summary()
-
-
-def _derived_seed(*parts: object) -> int:
-    """Return a non-negative 32-bit seed derived from ``parts`` (stable across platforms)."""
-    words = [zlib.crc32(str(p).encode("utf-8")) for p in parts]
-    return int(np.random.SeedSequence(words).generate_state(1, dtype=np.uint32)[0])
+# The records live in _study_records; they are documented and pickled under this
+# public path, and typing.get_type_hints resolves their string annotations in this
+# module, hence the ``ExamplePool`` and ``EvalItem`` imports above.
+for _cls in (DomainSpec, StudyCell, PlannedCell, StudyPlan):
+    _cls.__module__ = __name__
+del _cls
 
 
 class Study:
@@ -400,29 +270,7 @@ class Study:
     # ------------------------------------------------------------------ plan
     def _plan_cells(self, cells: Sequence[StudyCell], seen: set[str]) -> list[PlannedCell]:
         """Mixtures, job keys and costs of ``cells``; keys in ``seen`` cost nothing more."""
-        planned: list[PlannedCell] = []
-        for cell in cells:
-            m = self.mixture(cell)
-            key = self.job_key(m)
-            if key in seen:
-                planned.append(
-                    PlannedCell(
-                        cell=cell, fingerprint=m.fingerprint, job_key=key, tokens=0, usd=0.0
-                    )
-                )
-                continue
-            seen.add(key)
-            est = self.backend.estimate_cost(m)
-            planned.append(
-                PlannedCell(
-                    cell=cell,
-                    fingerprint=m.fingerprint,
-                    job_key=key,
-                    tokens=int(est.tokens),
-                    usd=float(est.usd),
-                )
-            )
-        return planned
+        return _study_plan.plan_cells(self, cells, seen)
 
     def plan(self) -> StudyPlan:
         """Every fine-tune with its tokens and estimated cost, the sampling volume, the total.
@@ -430,49 +278,11 @@ class Study:
         For ``design="adaptive"`` this is the initial grid; later rounds are
         chosen from its results and stay within ``budget_usd`` and ``max_fine_tunes``.
         """
-        seen: set[str] = set()
-        planned = self._plan_cells(self.cells(), seen)
-        # a model is measured once: each distinct fine-tune on its own domain, the
-        # base model on every domain; the probe once per model
-        distinct = {p.job_key: p.cell.domain for p in planned}
-        base = self.base_model is not None
-        items = sum(len(s.eval_items) for s in self.domains.values()) if base else 0
-        domain_requests = self.eval_samples * (
-            sum(len(self.domains[d].eval_items) for d in distinct.values()) + items
-        )
-        n_q = 0 if self.probe is None else len(self.probe.questions)
-        probe_requests = self.probe_samples * n_q * (len(distinct) + int(base))
-        return StudyPlan(
-            cells=tuple(planned),
-            n_fine_tunes=len(seen),
-            training_tokens=sum(p.tokens for p in planned),
-            finetune_usd=sum(p.usd for p in planned),
-            n_models=len(seen) + len(self.domains),
-            domain_requests=domain_requests,
-            probe_requests=probe_requests,
-            judge_calls=domain_requests + 2 * probe_requests,
-            budget_usd=self.budget_usd,
-        )
+        return _study_plan.build_plan(self)
 
     # ------------------------------------------------------------------ run
     def _open_ledger(self) -> Ledger:
-        ledger = Ledger(self.run_dir / "ledger.sqlite")
-        config = self.config()
-        recorded = ledger.get_meta("config")
-        if recorded is None:
-            ledger.set_meta("config", config)
-        else:
-            mine = {k: v for k, v in config.items() if k != "library_version"}
-            theirs = {k: v for k, v in recorded.items() if k != "library_version"}
-            if mine != theirs:
-                changed = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
-                ledger.close()
-                raise ConfigError(
-                    f"{self.run_dir} holds a different study (changed: {', '.join(changed)}); "
-                    "use a new run_dir, or the same config to resume",
-                    field="run_dir",
-                )
-        return ledger
+        return _study_run.open_ledger(self)
 
     def run(
         self, *, progress: bool = True, log: Callable[[str], None] | None = None
@@ -513,30 +323,7 @@ class Study:
                     self._measure(ledger, StudyCell(domain, BASE, None, 0), self.base_model)
             stopped = self._run_cells(ledger, list(plan.cells), progress, say)
             if self.design == "adaptive" and not stopped:
-                seen = {p.job_key for p in plan.cells}
-                all_cells = list(plan.cells)
-                for round_no in range(1, self.max_rounds + 1):
-                    # a round's choice is recorded before it runs, so a resumed study
-                    # replays the same rounds instead of choosing from later results
-                    recorded = ledger.get_meta(f"adaptive_round_{round_no}")
-                    if recorded is not None:
-                        new = [StudyCell(**c) for c in recorded]
-                    else:
-                        new = self._next_cells([p.cell for p in all_cells])
-                        if self.max_fine_tunes is not None:
-                            new = self._within(new, seen, self.max_fine_tunes)
-                        ledger.set_meta(
-                            f"adaptive_round_{round_no}", [attrs.asdict(c) for c in new]
-                        )
-                    if not new:
-                        break
-                    planned = self._plan_cells(new, seen)
-                    all_cells.extend(planned)
-                    say(f"adaptive round {round_no}: {len(planned)} new runs")
-                    ledger.set_meta("adaptive_rounds", round_no)
-                    stopped = self._run_cells(ledger, planned, progress, say)
-                    if stopped:
-                        break
+                stopped = _study_adaptive.run_rounds(self, ledger, plan, progress, say)
             if not stopped:
                 ledger.set_meta("completed", True)
         return self.results()
@@ -548,261 +335,40 @@ class Study:
 
         Returns True if the budget stopped it.
         """
-        mixtures: dict[str, Mixture] = {}
-        for p in planned:
-            m = self.mixture(p.cell)
-            mixtures[p.job_key] = m
-            ledger.put_mixture(
-                p.cell.key,
-                fingerprint=p.fingerprint,
-                job_key=p.job_key,
-                manifest=m.manifest,
-                tokens=p.tokens,
-                est_usd=p.usd,
-            )
-        keys = list(dict.fromkeys(p.job_key for p in planned))
-        cost_of: dict[str, float] = {}
-        for p in planned:
-            cost_of[p.job_key] = max(cost_of.get(p.job_key, 0.0), p.usd)
-        jobs: dict[str, FineTuneJob] = {}
-        stopped = False
-        for key in self._bar(keys, progress, "submit"):
-            measured = all(
-                ledger.get_result(p.cell.key, "domain") is not None
-                or ledger.get_result(p.cell.key, "job") is not None
-                for p in planned
-                if p.job_key == key
-            )
-            if measured:
-                continue
-            if ledger.get_job(key) is None and self.budget_usd is not None:
-                spent = self._spent(ledger)
-                if spent + cost_of.get(key, 0.0) > self.budget_usd + 1e-9:
-                    say(f"budget reached (${spent:,.2f} spent): not submitting {key}")
-                    ledger.set_meta("stopped", {"reason": "budget", "spent_usd": spent})
-                    stopped = True
-                    break
-            if key in self._jobs and self._jobs[key].done:
-                jobs[key] = self._jobs[key]  # shared with a cell measured earlier in this run
-                continue
-            ledger.mark_submitting(key)
-            job = self.backend.submit(
-                mixtures[key],
-                base_model=self.base_model,
-                hyperparameters=self.hyperparameters or None,
-                key=key,
-            )
-            ledger.put_job(job)
-            jobs[key] = self._jobs[key] = job
-            say(f"submitted {key}: {job.status}")
-        for key, job in self._bar(list(jobs.items()), progress, "wait"):
-            if not job.done:
-                try:
-                    job = self.backend.wait(job)
-                except FineTuneJobError:
-                    job = self.backend.refresh(job)
-                ledger.put_job(job)
-                jobs[key] = self._jobs[key] = job
-        for p in self._bar(planned, progress, "evaluate"):
-            found = jobs.get(p.job_key)
-            if found is None:
-                continue  # already measured, or not submitted (budget)
-            job = found
-            if not job.succeeded:
-                ledger.put_result(
-                    p.cell.key,
-                    "job",
-                    {
-                        "status": job.status,
-                        "error_code": job.error_code,
-                        "error_message": job.error_message,
-                    },
-                )
-                continue
-            assert job.fine_tuned_model is not None
-            self._measure(ledger, p.cell, job.fine_tuned_model)
-        return stopped
+        return _study_run.run_cells(self, ledger, planned, progress, say)
 
+    # ------------------------------------------------------------------ adaptive
     def _within(self, cells: list[StudyCell], seen: set[str], limit: int) -> list[StudyCell]:
         """Return the first ``cells`` that fit in ``limit`` distinct fine-tunes.
 
         Cells that share a job already counted are free.
         """
-        keys = set(seen)
-        out = []
-        for c in cells:
-            key = self.job_key(self.mixture(c))
-            if key not in keys and len(keys) >= limit:
-                break
-            keys.add(key)
-            out.append(c)
-        return out
+        return _study_adaptive.within(self, cells, seen, limit)
 
     def _next_cells(self, done: Sequence[StudyCell]) -> list[StudyCell]:
-        """Adaptive design: new runs where each curve's threshold interval is still too wide.
-
-        For every (domain, corruption) whose interval half-width exceeds
-        ``target_half_width``, one new run at each end of the interval, one at
-        the estimate and one at the ceiling (the largest tested share), rounded
-        to the mixtures' resolution (``1 / size``, at least 0.01) within the tested
-        range. The recovery threshold solves
-        ``mu(T) = floor + q (mu(ceiling) - floor)``, so its variance is driven by
-        the curve around ``T`` and (weighted by ``q``) at the ceiling; the floor
-        enters with weight ``1 - q`` and keeps its initial runs. A curve that
-        cannot be fitted gets one new run at each tested fraction instead.
-        """
-        results = self.results()
-        table = results.fit(self.adaptive_metric)
-        lo_f, hi_f = min(self.fractions), max(self.fractions)
-        new: list[StudyCell] = []
-        used: dict[tuple[str, str, float], int] = {}
-        for c in done:
-            if c.fraction is not None:
-                k = (c.domain, c.corruption, round(c.fraction, 4))
-                used[k] = max(used.get(k, 0), c.replicate + 1)
-        for row in table:
-            if row.fit is None:
-                targets = list(self.fractions)
-            else:
-                lo, hi = row.fit.conf_int()
-                if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
-                    targets = list(self.fractions)
-                elif (hi - lo) / 2 <= self.target_half_width:
-                    continue
-                else:
-                    targets = [lo, row.fit.threshold, hi, hi_f]
-            # on the mixture's own resolution (a share of correct rows is k / size), so two
-            # proposals never make the same training file
-            step = max(0.01, 1.0 / self.size)
-            chosen = sorted(
-                {round(round(min(hi_f, max(lo_f, t)) / step) * step, 4) for t in targets}
-            )
-            for f in chosen:
-                k = (row.domain, row.corruption, round(f, 4))
-                rep = used.get(k, 0)
-                used[k] = rep + 1
-                new.append(StudyCell(row.domain, row.corruption, f, rep))
-        return new
+        """Adaptive design: new runs where each curve's threshold interval is still too wide."""
+        return _study_adaptive.next_cells(self, done)
 
     def _spent(self, ledger: Ledger) -> float:
         """Fine-tuning spend so far: each recorded job's cost (actual where known)."""
-        total = 0.0
-        for job in ledger.jobs().values():
-            if job is not None and job.cost is not None:
-                total += float(job.cost.usd)
-        return total
+        return _study_run.spent(ledger)
 
     def _bar(self, items: Iterable[Any], progress: bool, desc: str) -> Iterator[Any]:
-        seq = list(items)
-        if progress and seq:
-            try:
-                from tqdm.auto import tqdm
-            except ImportError:  # pragma: no cover - tqdm comes with datasets
-                return iter(seq)
-            return iter(tqdm(seq, desc=desc, leave=False))
-        return iter(seq)
+        return _study_run.progress_bar(items, progress, desc)
 
+    # ------------------------------------------------------------------ measure
     def _index_measurements(self, ledger: Ledger) -> None:
         """Index recorded measurements by (kind, scope, model) so no model is measured twice."""
-        self._measured = {}
-        for _cell, kind, payload in ledger.results():
-            if kind in ("domain", "probe") and payload.get("model"):
-                scope = payload["domain"] if kind == "domain" else "*"
-                self._measured.setdefault((kind, scope, payload["model"]), payload)
+        _study_measure.index_measurements(self, ledger)
 
     def _record(
         self, ledger: Ledger, cell: StudyCell, kind: str, model: str, payload: dict[str, Any]
     ) -> None:
-        share = None
-        if cell.fraction is not None:
-            share = self.mixture(cell).counts["correct"] / self.size  # exactly k / size
-        full = {**payload, **attrs.asdict(cell), "share_correct": share, "model": model}
-        ledger.put_result(cell.key, kind, full)
-        scope = cell.domain if kind == "domain" else "*"
-        self._measured.setdefault((kind, scope, model), full)
+        _study_measure.record(self, ledger, cell, kind, model, payload)
 
     def _measure(self, ledger: Ledger, cell: StudyCell, model: str) -> None:
-        """Score the domain and run the probe for one model, recording each when complete.
-
-        A model is measured once: cells that share it (identical training data, or
-        the base model's probe, which does not depend on the domain) reuse the
-        recorded measurement. Sampling seeds derive from the model, not the cell,
-        so the measurement is the same whichever cell takes it first.
-        """
-        if self._sampler is None:
-            self._sampler = self.backend.sampler()
-        sampler = self._sampler
-        spec = self.domains[cell.domain]
-        if ledger.get_result(cell.key, "domain") is None:
-            known = self._measured.get(("domain", cell.domain, model))
-            if known is not None:
-                self._record(ledger, cell, "domain", model, known)
-            else:
-                score = DomainScorer(
-                    spec.eval_items,
-                    spec.judge,
-                    seed=_derived_seed(self.seed, "boot", cell.domain, model),
-                ).score(
-                    sampler,
-                    model,
-                    samples=self.eval_samples,
-                    temperature=self.eval_temperature,
-                    seed=_derived_seed(self.seed, "eval", cell.domain, model),
-                )
-                per_skill = {
-                    k: {"mean": v.mean, "ci": list(v.ci), "n_items": v.n_items}
-                    for k, v in score.per_skill.items()
-                }
-                self._record(
-                    ledger,
-                    cell,
-                    "domain",
-                    model,
-                    {
-                        "mean": score.mean,
-                        "ci": list(score.ci),
-                        "n_items": score.n_items,
-                        "n_unscored": score.n_unscored,
-                        "interval": score.interval,
-                        "binary": score.binary,
-                        "per_skill": per_skill,
-                        "rows": score.to_rows(),
-                    },
-                )
-        if self.probe is None or ledger.get_result(cell.key, "probe") is not None:
-            return
-        known = self._measured.get(("probe", "*", model))
-        if known is not None:
-            self._record(ledger, cell, "probe", model, known)
-            return
-        res = self.probe.run(
-            sampler,
-            model,
-            samples_per_question=self.probe_samples,
-            seed=_derived_seed(self.seed, "probe", model),
-        )
-        rates = {
-            name: {"rate": r.rate, "ci": list(r.ci), "events": r.events, "total": r.total}
-            for name, r in (
-                ("misaligned", res.misaligned),
-                ("misaligned_coherent", res.misaligned_coherent),
-                ("incoherent", res.incoherent),
-                ("refusal", res.refusal),
-                ("dangerous", res.dangerous),
-            )
-        }
-        self._record(
-            ledger,
-            cell,
-            "probe",
-            model,
-            {
-                "rates": rates,
-                "mean_alignment": res.mean_alignment,
-                "mean_alignment_by_category": dict(res.mean_alignment_by_category),
-                "rows": res.to_rows(),
-            },
-        )
+        """Score the domain and run the probe for one model, recording each when complete."""
+        _study_measure.measure(self, ledger, cell, model)
 
     # ------------------------------------------------------------------ results
     def results(self) -> StudyResults:
