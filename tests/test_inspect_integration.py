@@ -37,7 +37,7 @@ from inspect_ai.model import (
 
 from dataquality_thresholds import MisalignmentProbe, ThresholdFitter
 from dataquality_thresholds.domains import load_domain, load_probe_questions
-from dataquality_thresholds.errors import BackendError, ConfigError
+from dataquality_thresholds.errors import BackendError, ConfigError, ThresholdWarning
 from dataquality_thresholds.integrations.inspect import (
     InspectJudge,
     InspectSampler,
@@ -189,14 +189,17 @@ def test_domain_logs_fit_a_threshold(tmp_path):
     rows = sorted(results.metric("domain_score"), key=lambda r: r["share_correct"])
     assert [r["events"] for r in rows] == [2, 4, 14, 18, 19]
     assert all(r["n"] == 20 and r["ci_low"] <= r["value"] <= r["ci_high"] for r in rows)
+    # five runs leave the breakpoint's interval open to the last share: the fit says so
     table = results.fit("domain_score", method="changepoint")
     assert len(table) == 1 and table.rows[0].n_runs == 5
+    assert any("largest recovery threshold a hinge" in w for w in table.rows[0].warnings)
     # ThresholdFitter alone on the same numbers gives the same fit.
-    direct = ThresholdFitter(method="changepoint", test=False).fit(
-        [r["share_correct"] for r in rows],
-        [r["events"] for r in rows],
-        n=[r["n"] for r in rows],
-    )
+    with pytest.warns(ThresholdWarning, match="largest recovery threshold a hinge"):
+        direct = ThresholdFitter(method="changepoint", test=False).fit(
+            [r["share_correct"] for r in rows],
+            [r["events"] for r in rows],
+            n=[r["n"] for r in rows],
+        )
     assert table.rows[0].fit is not None
     assert table.rows[0].fit.threshold == pytest.approx(direct.threshold)
     with pytest.raises(ConfigError, match="share of correct data"):

@@ -41,6 +41,7 @@ from .errors import (
     FitError,
     InsufficientDataError,
     SeparationWarning,
+    ThresholdWarning,
 )
 
 __all__ = ["ThresholdFit", "ThresholdFitter", "hinge", "logistic4", "segmented"]
@@ -260,6 +261,7 @@ class ThresholdFitter:
                 f"the {self.method} fit failed numerically ({exc}); check that the runs "
                 "span the transition, or try method='changepoint' or fixing c/d"
             ) from exc
+        self._warn_hinge_cap(result)
         if not result.converged:
             warnings.warn(
                 ConvergenceWarning(
@@ -278,6 +280,33 @@ class ThresholdFitter:
                 stacklevel=2,
             )
         return result
+
+    def _warn_hinge_cap(self, result: ThresholdFit) -> None:
+        """Warn when the hinge's recovery interval runs into the model's own ceiling.
+
+        With the plateau at or past the reference x, the hinge is a straight line
+        over the data and its recovery threshold is ``x_lo + q (ceiling - x_lo)``
+        whatever the breakpoint: a curve still rising there (a threshold nearer the
+        reference) is outside what the model can express.
+        """
+        if not (
+            self.method == "changepoint"
+            and result.model == "hinge"
+            and self.threshold == "recovery"
+            and self.ceiling != "asymptote"
+        ):
+            return
+        spec = result._spec()
+        cap = result._from_u(spec.u_lo + spec.q * (spec.u_ref - spec.u_lo))
+        if result.ci[1] >= cap - 1e-9:
+            warnings.warn(
+                ThresholdWarning(
+                    f"the hinge's recovery interval reaches {cap:.4g}, the largest recovery "
+                    "threshold a hinge can have (its plateau at or past the reference x); "
+                    "if the curve may still be rising there, use method='logistic'"
+                ),
+                stacklevel=3,
+            )
 
     def _base(self, data: RunData, seed_int: int | None) -> dict[str, Any]:
         return dict(

@@ -178,6 +178,20 @@ def test_hinge_finds_the_breakpoint_with_a_profile_interval() -> None:
     assert rec.ci == pytest.approx(tuple(0.9 * v + 0.01 for v in fit.ci), rel=1e-9)
 
 
+def test_hinge_warns_when_its_interval_reaches_what_a_hinge_can_express() -> None:
+    # a curve still rising at the reference x: the hinge's plateau sits at the end of the
+    # range and its recovery threshold cannot exceed x_lo + q (1 - x_lo) = 0.91
+    rng = np.random.default_rng(4)
+    x = np.repeat(np.linspace(0.1, 1.0, 10), 3)
+    y = 0.3 + 0.5 * x**3 + rng.normal(0, 0.01, x.size)
+    with pytest.warns(ThresholdWarning, match="largest recovery threshold a hinge can have"):
+        fit = ThresholdFitter(method="changepoint", **FAST).fit(x, y)
+    assert fit.ci[1] == pytest.approx(0.91, abs=1e-9)
+    # a plateau well inside the range: no such warning (warnings are errors in tests)
+    x2, y2 = _hinge_data(3)
+    ThresholdFitter(method="changepoint", **FAST).fit(x2, y2)
+
+
 def test_profile_search_is_global() -> None:
     # a profile with a local minimum near the start of the range must not trap the fit
     x = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0] * 2)
@@ -191,8 +205,9 @@ def test_threshold_exists_test_separates_flat_from_threshold() -> None:
     rng = np.random.default_rng(9)
     x = np.repeat(FRACTIONS, 3)
     with warnings.catch_warnings():
-        # on a flat truth the breakpoint is not identified: a ConvergenceWarning is right
-        warnings.simplefilter("ignore", ConvergenceWarning)
+        # on a flat truth the breakpoint is not identified: a ConvergenceWarning is right,
+        # and so is the warning that the interval runs to the hinge's largest threshold
+        warnings.simplefilter("ignore", ThresholdWarning)
         flat = ThresholdFitter(method="changepoint", seed=1).fit(x, 0.6 + rng.normal(0, 0.03, 18))
     x2, y2 = _hinge_data(10)
     strong = ThresholdFitter(method="changepoint", seed=1).fit(x2, y2)
