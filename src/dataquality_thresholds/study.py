@@ -95,8 +95,22 @@ class Study:
         Samples per eval item (greedy, temperature 0).
     probe_samples : int
         Samples per probe question (temperature 1).
-    design : {"grid"}
-        The design (the adaptive design is not built yet).
+    design : {"grid", "adaptive"}
+        ``"grid"`` runs ``fractions`` x ``replicates`` once. ``"adaptive"`` runs that
+        grid as its first round, then adds runs around each curve's threshold
+        interval while its half-width exceeds ``target_half_width`` (see
+        docs/study.md; it does not yet save fine-tunes over the grid).
+    eval_temperature : float
+        Sampling temperature of the domain evaluation.
+    target_half_width : float
+        Adaptive design: stop refining a curve once its threshold interval's
+        half-width is at most this.
+    max_fine_tunes : int, optional
+        Adaptive design: the most fine-tunes in all rounds together.
+    adaptive_metric : str
+        Adaptive design: the metric whose threshold interval steers the rounds.
+    max_rounds : int
+        Adaptive design: the most rounds after the first.
     """
 
     def __init__(
