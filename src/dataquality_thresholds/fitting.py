@@ -67,7 +67,9 @@ class ThresholdFitter:
     ----------
     method : {"logistic", "changepoint", "auto"}, default "logistic"
         Four-parameter logistic; a changepoint model (``changepoint``); or both,
-        chosen and averaged by run-level AICc.
+        chosen and averaged by run-level AICc. The logistic's interval is the best
+        calibrated of the three in the coverage study (docs/fitting.md); ``"auto"``
+        is a sensitivity check of the curve's shape, its interval under-covers.
     threshold : {"recovery", "midpoint", "breakpoint"}, default "recovery"
         Recovery ``T_q`` (smallest x where a share ``recovery`` of the gap between the
         floor and the curve at ``ceiling`` is recovered), the logistic midpoint ``e``,
