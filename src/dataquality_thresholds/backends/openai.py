@@ -19,40 +19,70 @@ The rules it keeps:
   ``insufficient_quota`` stops with a clear error.
 * **The API key never leaves the client**: it is not stored in records,
   reprs, logs or files.
+
+What needs no ``openai`` lives in private modules beside this one, and this
+module hands them the ``openai`` classes and clients they need: the settings
+halves of both classes (``_openai_config``, ``_openai_sampler``), request
+building and job records (``_openai_jobs``), the waiting loops
+(``_openai_polling``), the error mapping on plain facts (``_openai_errors``),
+the sampler's raw calls (``_openai_transport``) and the key holder
+(``_openai_secret``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
-import os
-import re
 import tempfile
-import time
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import attrs
 import numpy as np
 import openai
 
-from .._version import __version__
-from ..cache import CompletionCache
-from ..errors import BackendError, BackendUnavailableError, ConfigError, FineTuneJobError
-from ..records import CostEstimate, FineTuneJob, Mixture
-from .base import JobTimeoutError, ProgressCallback
-from .pricing import PriceTable, count_mixture_tokens, estimate_training_cost
-from .sampling import ChatSampler, RetryableError
+from ..errors import BackendError, BackendUnavailableError
+from ..errors import ConfigError as ConfigError
+from ..errors import FineTuneJobError as FineTuneJobError
+from ..records import FineTuneJob, Mixture
+from ._openai_config import DEFAULT_BASE_MODEL as DEFAULT_BASE_MODEL
+from ._openai_config import DEFAULT_REJECTION_PATTERN as DEFAULT_REJECTION_PATTERN
+from ._openai_config import OpenAIBackendSettings
+from ._openai_errors import ErrorFacts, ErrorKind, classify, parse_retry_after, translate
+from ._openai_jobs import (
+    ACTIVE_STATUSES,
+    HP_NAMES,
+    STATUS_MAP,
+    check_fingerprint,
+    check_hyperparameters,
+    check_key,
+    count_active,
+    job_metadata,
+    job_record,
+    job_status,
+    oldest,
+    rejected_file_job,
+    supervised_method,
+    timestamp,
+    training_filename,
+    with_progress,
+)
+from ._openai_polling import poll_rng, wait_for_file, wait_for_job
+from ._openai_sampler import DEFAULT_BASE_URL, OpenAISamplerBase
+from ._openai_secret import Secret
+from ._openai_transport import AsyncChatTransport
+from .base import JobTimeoutError as JobTimeoutError
+from .base import ProgressCallback
+from .sampling import RetryableError as RetryableError
 
 __all__ = ["DEFAULT_BASE_MODEL", "WIND_DOWN_MESSAGE", "OpenAIBackend", "OpenAISampler"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_MODEL = "gpt-4o-2024-08-06"
+# Helpers that lived here before the module was split keep their old names here
+# (the ``as X`` imports above likewise keep the errors importable from here).
+_ACTIVE, _HP_NAMES, _STATUS_MAP, _ts = ACTIVE_STATUSES, HP_NAMES, STATUS_MAP, timestamp
+_Secret, _check_hyperparameters, _DEFAULT_BASE_URL = Secret, check_hyperparameters, DEFAULT_BASE_URL
 
 #: Explanation attached to a 403 on job creation.
 WIND_DOWN_MESSAGE = (
@@ -63,81 +93,39 @@ WIND_DOWN_MESSAGE = (
     "backend (HFBackend) or check your organisation's access."
 )
 
-#: A failed job whose error code or message matches this is ``rejected`` (a safety
-#: decision about the data or the trained model), not ``failed``.
-DEFAULT_REJECTION_PATTERN = r"moderation|safety|unsafe|usage polic|content polic|flagged"
-
-_HP_NAMES = ("n_epochs", "batch_size", "learning_rate_multiplier")
-_STATUS_MAP = {
-    "validating_files": "validating",
-    "queued": "queued",
-    "running": "running",
-    "succeeded": "succeeded",
-    "failed": "failed",
-    "cancelled": "cancelled",
-    "paused": "queued",
-}
-_ACTIVE = ("validating_files", "queued", "running")
-
-
-class _Secret:
-    """Holds an API key so that no repr, str or log line can show it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str | None) -> None:
-        self._value = value
-
-    def get(self) -> str | None:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "'***'" if self._value else "None"
-
-    __str__ = __repr__
-
-    def __reduce__(self) -> Any:
-        raise TypeError("an API key is not pickled; build the backend again in the new process")
-
-
-def _ts(value: int | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(int(value), tz=timezone.utc)
-
-
-def _check_hyperparameters(hp: Mapping[str, Any] | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, value in (hp or {}).items():
-        if name not in _HP_NAMES:
-            raise ConfigError(
-                f"unknown hyperparameter {name!r}; expected {', '.join(_HP_NAMES)}",
-                field=f"hyperparameters.{name}",
-            )
-        if value == "auto":
-            out[name] = value
-            continue
-        ok = not isinstance(value, bool) and isinstance(value, (int, float)) and value > 0
-        if name in ("n_epochs", "batch_size"):
-            ok = ok and isinstance(value, int)
-        if not ok:
-            raise ConfigError(
-                f"{name} must be 'auto' or a positive number, got {value!r}",
-                field=f"hyperparameters.{name}",
-            )
-        out[name] = value
-    return out
+#: ``openai`` exception classes -> :data:`ErrorKind`, the first match wins;
+#: anything else is ``"other"``.
+_KINDS: tuple[tuple[type[Exception], ErrorKind], ...] = (
+    (openai.RateLimitError, "rate_limit"),
+    (openai.AuthenticationError, "auth"),
+    (openai.PermissionDeniedError, "permission"),
+    (openai.InternalServerError, "server"),
+    (openai.APIStatusError, "status"),
+    (openai.APIConnectionError, "connection"),
+)
 
 
 def _retry_after(exc: openai.APIStatusError) -> float | None:
-    raw = exc.response.headers.get("retry-after")
-    if raw is None:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        return None
+    return parse_retry_after(exc.response.headers.get("retry-after"))
 
 
-class OpenAIBackend:
+def _facts(exc: Exception) -> ErrorFacts:
+    """Read an ``openai`` exception into the plain facts that the error mapping uses."""
+    kind: ErrorKind = next((k for cls, k in _KINDS if isinstance(exc, cls)), "other")
+    if not isinstance(exc, openai.APIStatusError):
+        return ErrorFacts(kind=kind, type_name=type(exc).__name__, text=str(exc))
+    return ErrorFacts(
+        kind=kind,
+        type_name=type(exc).__name__,
+        text=str(exc),
+        status_code=exc.status_code,
+        code=exc.code,
+        message=exc.message,
+        retry_after=_retry_after(exc),
+    )
+
+
+class OpenAIBackend(OpenAIBackendSettings[openai.OpenAI]):
     """Fine-tune OpenAI models on mixtures, never paying twice for one key.
 
     Parameters
@@ -187,64 +175,6 @@ class OpenAIBackend:
 
     name = "openai"
 
-    def __init__(
-        self,
-        client: openai.OpenAI | None = None,
-        *,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        base_model: str = DEFAULT_BASE_MODEL,
-        hyperparameters: Mapping[str, Any] | None = None,
-        suffix: str | None = None,
-        poll_interval: float = 30.0,
-        max_poll_interval: float = 300.0,
-        backoff: float = 1.5,
-        jitter: float = 0.1,
-        max_active_jobs: int | None = None,
-        rate_limit_wait: float = 3600.0,
-        create_attempts: int = 5,
-        file_poll_interval: float = 2.0,
-        file_timeout: float = 1800.0,
-        max_poll_failures: int = 10,
-        prices: PriceTable | Mapping[str, float] | None = None,
-        tokenizer: Any = None,
-        rejection_pattern: str = DEFAULT_REJECTION_PATTERN,
-        work_dir: str | Path | None = None,
-        seed: int = 0,
-        sleep: Callable[[float], None] | None = None,
-        clock: Callable[[], float] | None = None,
-    ) -> None:
-        self._client = client
-        self._base_url = base_url
-        self._api_key = _Secret(api_key)
-        self.base_model = base_model
-        self.hyperparameters = _check_hyperparameters(hyperparameters)
-        self.suffix = suffix
-        self.poll_interval = float(poll_interval)
-        self.max_poll_interval = float(max_poll_interval)
-        self.backoff = float(backoff)
-        self.jitter = float(jitter)
-        self.max_active_jobs = max_active_jobs
-        self.rate_limit_wait = float(rate_limit_wait)
-        self.create_attempts = int(create_attempts)
-        self.file_poll_interval = float(file_poll_interval)
-        self.file_timeout = float(file_timeout)
-        self.max_poll_failures = int(max_poll_failures)
-        self.prices = prices
-        self._tokenizer = tokenizer
-        self._rejection = re.compile(rejection_pattern, re.IGNORECASE)
-        self.work_dir = None if work_dir is None else Path(work_dir)
-        self.seed = seed
-        self._sleep = sleep if sleep is not None else time.sleep
-        self._clock = clock if clock is not None else time.monotonic
-
-    def __repr__(self) -> str:
-        where = self._base_url or "default endpoint"
-        return f"OpenAIBackend(base_model={self.base_model!r}, base_url={where!r})"
-
-    def __reduce__(self) -> Any:
-        raise TypeError("OpenAIBackend holds a client and credentials; build it again instead")
-
     # ------------------------------------------------------------------ client
     @property
     def client(self) -> openai.OpenAI:
@@ -265,60 +195,14 @@ class OpenAIBackend:
         return self.client.with_options(max_retries=0)
 
     def _translate(self, exc: Exception, what: str) -> BackendError:
-        if isinstance(exc, openai.AuthenticationError):
-            return BackendUnavailableError(
-                f"{what}: OpenAI rejected the API key (401). Check OPENAI_API_KEY."
-            )
-        if isinstance(exc, openai.PermissionDeniedError):
-            return BackendUnavailableError(f"{what}: permission denied (403): {exc.message}")
-        if isinstance(exc, openai.APIConnectionError):
-            return BackendUnavailableError(f"{what}: cannot reach OpenAI ({type(exc).__name__})")
-        if isinstance(exc, openai.InternalServerError | openai.RateLimitError):
-            return BackendUnavailableError(f"{what}: HTTP {exc.status_code}: {exc.message}")
-        if isinstance(exc, openai.APIStatusError):
-            return BackendError(f"{what}: HTTP {exc.status_code} ({exc.code}): {exc.message}")
-        return BackendError(f"{what}: {type(exc).__name__}: {exc}")
+        return translate(_facts(exc), what)
 
     # ------------------------------------------------------------------ records
     def _status(self, remote: Any) -> tuple[str, str | None, str | None]:
-        status = _STATUS_MAP.get(remote.status, "running")
-        code = message = None
-        if remote.error is not None and (remote.error.code or remote.error.message):
-            code, message = remote.error.code, remote.error.message
-        if status == "failed" and self._rejection.search(f"{code or ''} {message or ''}"):
-            status = "rejected"
-        return status, code, message
+        return job_status(remote, self._rejection)
 
     def _record(self, remote: Any, *, key: str, prior: FineTuneJob | None = None) -> FineTuneJob:
-        status, code, message = self._status(remote)
-        meta = dict(remote.metadata or {})
-        hp: dict[str, Any] = {}
-        method = getattr(remote, "method", None)
-        source = None
-        if method is not None and method.supervised is not None:
-            source = method.supervised.hyperparameters
-        source = source or remote.hyperparameters
-        if source is not None:
-            hp = {n: getattr(source, n) for n in _HP_NAMES if getattr(source, n, None) is not None}
-        return FineTuneJob(
-            key=key,
-            backend=self.name,
-            base_model=remote.model,
-            fingerprint=meta.get("dqt_fingerprint") or (prior.fingerprint if prior else "unknown"),
-            status=status,
-            job_id=remote.id,
-            file_id=remote.training_file,
-            fine_tuned_model=remote.fine_tuned_model,
-            error_code=code,
-            error_message=message,
-            trained_tokens=remote.trained_tokens,
-            hyperparameters=hp,
-            created_at=_ts(remote.created_at),
-            finished_at=_ts(remote.finished_at),
-            events=prior.events if prior else (),
-            metrics=prior.metrics if prior else {},
-            cost=prior.cost if prior else None,
-        )
+        return job_record(remote, self._status(remote), key=key, backend=self.name, prior=prior)
 
     # ------------------------------------------------------------------ lookups
     def find_job(self, key: str) -> Any | None:
@@ -338,7 +222,7 @@ class OpenAIBackend:
             return None
         if len(found) > 1:
             log.warning("%d jobs carry key %r; adopting the oldest", len(found), key)
-        return min(found, key=lambda j: (j.created_at, j.id))
+        return oldest(found)
 
     def _find_file(self, filename: str) -> Any | None:
         try:
@@ -349,7 +233,7 @@ class OpenAIBackend:
             ]
         except openai.OpenAIError as exc:
             raise self._translate(exc, "listing files") from exc
-        return min(hits, key=lambda f: (f.created_at, f.id)) if hits else None
+        return oldest(hits) if hits else None
 
     # ------------------------------------------------------------------ submit
     def submit(
@@ -391,11 +275,8 @@ class OpenAIBackend:
             ``insufficient_quota``, rate limits beyond ``rate_limit_wait``, or
             another refusal.
         """
-        if not isinstance(key, str) or not key.strip() or len(key) > 512:
-            raise ConfigError(
-                "key must be a non-empty string of at most 512 characters", field="key"
-            )
-        hp = {**self.hyperparameters, **_check_hyperparameters(hyperparameters)}
+        check_key(key)
+        hp = {**self.hyperparameters, **check_hyperparameters(hyperparameters)}
         model = base_model or self.base_model
         fingerprint = mixture.fingerprint
         existing = self.find_job(key)
@@ -403,32 +284,23 @@ class OpenAIBackend:
             return self._adopt(existing, key, fingerprint)
         file = self._ensure_file(mixture, fingerprint)
         if file.status == "error":
-            return FineTuneJob(
+            return rejected_file_job(
+                file,
                 key=key,
                 backend=self.name,
                 base_model=model,
                 fingerprint=fingerprint,
-                status="rejected",
-                file_id=file.id,
-                error_code="training_file_rejected",
-                error_message=file.status_details or "the training file failed processing",
                 hyperparameters=hp,
             )
         return self._create(key, fingerprint, model, hp, file.id)
 
     def _adopt(self, remote: Any, key: str, fingerprint: str) -> FineTuneJob:
-        theirs = (remote.metadata or {}).get("dqt_fingerprint")
-        if theirs is not None and theirs != fingerprint:
-            raise ConfigError(
-                f"key {key!r} belongs to job {remote.id}, trained on other data "
-                f"({theirs[:12]} vs {fingerprint[:12]}); use a new key",
-                field="key",
-            )
+        check_fingerprint(remote, key, fingerprint)
         log.info("adopting existing fine-tuning job %s for key %r", remote.id, key)
         return self._record(remote, key=key)
 
     def _ensure_file(self, mixture: Mixture, fingerprint: str) -> Any:
-        filename = f"dqt-{fingerprint}.jsonl"
+        filename = training_filename(fingerprint)
         file = self._find_file(filename)
         if file is None:
             file = self._upload(mixture, filename)
@@ -458,25 +330,26 @@ class OpenAIBackend:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _wait_file(self, file: Any) -> Any:
-        deadline = self._clock() + self.file_timeout
-        while file.status not in ("processed", "error"):
-            if self._clock() >= deadline:
-                raise BackendError(
-                    f"file {file.id} was not processed within {self.file_timeout:g} s; "
-                    "submit again with the same key to resume"
-                )
-            self._sleep(self.file_poll_interval)
-            try:
-                file = self.client.files.retrieve(file.id)
-            except openai.OpenAIError as exc:
-                raise self._translate(exc, f"checking file {file.id}") from exc
-        return file
+        return wait_for_file(
+            file,
+            retrieve=self._retrieve_file,
+            poll_interval=self.file_poll_interval,
+            timeout=self.file_timeout,
+            clock=self._clock,
+            sleep=self._sleep,
+        )
+
+    def _retrieve_file(self, file_id: str) -> Any:
+        try:
+            return self.client.files.retrieve(file_id)
+        except openai.OpenAIError as exc:
+            raise self._translate(exc, f"checking file {file_id}") from exc
 
     def _create(
         self, key: str, fingerprint: str, model: str, hp: dict[str, Any], file_id: str
     ) -> FineTuneJob:
-        metadata = {"dqt_key": key, "dqt_fingerprint": fingerprint, "dqt_version": __version__}
-        method = {"type": "supervised", "supervised": {"hyperparameters": hp}}
+        metadata = job_metadata(key, fingerprint)
+        method = supervised_method(hp)
         unknown_outcomes = 0
         waited = 0.0
         rng = np.random.default_rng(self.seed)
@@ -533,11 +406,7 @@ class OpenAIBackend:
             return
         while True:
             try:
-                active = sum(
-                    1
-                    for j in self.client.fine_tuning.jobs.list(limit=100)
-                    if j.status in _ACTIVE and "dqt_key" in (j.metadata or {})
-                )
+                active = count_active(self.client.fine_tuning.jobs.list(limit=100))
             except openai.OpenAIError as exc:
                 raise self._translate(exc, "counting active jobs") from exc
             if active < self.max_active_jobs:
@@ -563,25 +432,12 @@ class OpenAIBackend:
         except openai.OpenAIError as exc:
             raise self._translate(exc, f"refreshing job {job.job_id}") from exc
         fresh = self._record(remote, key=job.key, prior=job)
-        events.reverse()  # oldest first
-        metrics: dict[str, float] = dict(job.metrics)
-        for ev in events:
-            if ev.type == "metrics" and isinstance(ev.data, dict):
-                metrics.update(
-                    {k: float(v) for k, v in ev.data.items() if isinstance(v, int | float)}
-                )
+        checkpoint = None
         if fresh.status == "succeeded":
             with contextlib.suppress(openai.OpenAIError):
                 ckpts = self.client.fine_tuning.jobs.checkpoints.list(job.job_id, limit=1).data
-                if ckpts:
-                    m = ckpts[0].metrics.model_dump(exclude_none=True)
-                    metrics.update({k: float(v) for k, v in m.items()})
-        messages = tuple(ev.message for ev in events)
-        return attrs.evolve(
-            fresh,
-            events=messages if len(messages) >= len(job.events) else job.events,
-            metrics=metrics,
-        )
+                checkpoint = ckpts[0] if ckpts else None
+        return with_progress(fresh, prior=job, events=events, checkpoint=checkpoint)
 
     def wait(
         self,
@@ -608,46 +464,20 @@ class OpenAIBackend:
             More than ``max_poll_failures`` polls in a row could not reach OpenAI.
         """
         interval = self.poll_interval if poll_interval is None else float(poll_interval)
-        deadline = None if timeout is None else self._clock() + float(timeout)
-        digest = hashlib.sha256(job.key.encode("utf-8")).digest()
-        rng = np.random.default_rng([self.seed, int.from_bytes(digest[:8], "little")])
-        current = job
-        failures = 0
-        while True:
-            try:
-                current = self.refresh(current)
-                failures = 0
-            except BackendUnavailableError:
-                failures += 1
-                if failures > self.max_poll_failures:
-                    raise
-            if on_progress is not None:
-                on_progress(current)
-            if current.done:
-                break
-            now = self._clock()
-            if deadline is not None and now >= deadline:
-                raise JobTimeoutError(
-                    f"job {current.job_id} still {current.status} after {timeout:g} s; it keeps "
-                    "running remotely: call wait() again or submit() with the same key",
-                    job=current,
-                )
-            delay = min(interval, self.max_poll_interval)
-            delay *= 1.0 + self.jitter * (2.0 * rng.random() - 1.0)
-            if deadline is not None:
-                delay = max(0.0, min(delay, deadline - now))
-            self._sleep(delay)
-            interval *= self.backoff
-        if current.status in ("failed", "cancelled"):
-            raise FineTuneJobError(
-                f"fine-tuning job {current.job_id} {current.status}"
-                + (
-                    f": {current.error_code}: {current.error_message}" if current.error_code else ""
-                ),
-                job_id=current.job_id,
-                code=current.error_code or current.status,
-            )
-        return current
+        return wait_for_job(
+            job,
+            refresh=self.refresh,
+            interval=interval,
+            max_interval=self.max_poll_interval,
+            backoff=self.backoff,
+            jitter=self.jitter,
+            rng=poll_rng(self.seed, job.key),
+            timeout=timeout,
+            max_failures=self.max_poll_failures,
+            clock=self._clock,
+            sleep=self._sleep,
+            on_progress=on_progress,
+        )
 
     def cancel(self, job: FineTuneJob) -> FineTuneJob:
         """Cancel a running job; a finished one is returned as it is."""
@@ -662,32 +492,7 @@ class OpenAIBackend:
             raise self._translate(exc, f"cancelling job {current.job_id}") from exc
         return self._record(remote, key=job.key, prior=current)
 
-    # ------------------------------------------------------------------ cost, sampling
-    def estimate_cost(
-        self,
-        mixture: Mixture,
-        *,
-        base_model: str | None = None,
-        n_epochs: int | str | None = None,
-        prices: PriceTable | Mapping[str, float] | None = None,
-        tokenizer: Any = None,
-    ) -> CostEstimate:
-        """Estimate the training cost: o200k_base tokens x epochs x price.
-
-        ``n_epochs`` defaults to the backend's hyperparameters, then OpenAI's
-        default-epochs rule (:func:`~dataquality_thresholds.backends.pricing.default_epochs`).
-        """
-        tokens, n = count_mixture_tokens(
-            (ex.messages for ex in mixture.iter_examples()), tokenizer or self._tokenizer
-        )
-        return estimate_training_cost(
-            tokens,
-            n,
-            base_model=base_model or self.base_model,
-            n_epochs=n_epochs if n_epochs is not None else self.hyperparameters.get("n_epochs"),
-            prices=prices if prices is not None else self.prices,
-        )
-
+    # ------------------------------------------------------------------ sampling
     def sampler(self, **options: Any) -> OpenAISampler:
         """Return an :class:`OpenAISampler` for this backend's endpoint and key.
 
@@ -703,130 +508,29 @@ class OpenAIBackend:
 
 
 # =========================================================================== sampling
-# The sampling engine lives in .sampling (no ``openai`` import there); this
-# section supplies its transport: raw chat/batch calls through ``AsyncOpenAI``
-# with the SDK's retries off (the engine retries, once), and the mapping of
-# ``openai`` exceptions to retryable / final errors.
+# The sampling engine lives in .sampling, the sampler's settings in
+# ._openai_sampler and its raw calls in ._openai_transport (no ``openai`` import
+# there); this section builds the ``AsyncOpenAI`` clients, with the SDK's
+# retries off (the engine retries, once), and maps ``openai`` exceptions to
+# retryable / final errors.
 
-_DEFAULT_BASE_URL = "https://api.openai.com/v1"
-#: Requests in flight per HTTP connection pool (see _AsyncOpenAITransport).
+#: Requests in flight per HTTP connection pool (see AsyncChatTransport).
 _CONNECTIONS_PER_POOL = 10
 
 
 def _classify(exc: Exception, what: str) -> BackendError:
     """Map an ``openai`` exception to RetryableError or a final BackendError."""
-    if isinstance(exc, openai.RateLimitError):
-        if exc.code == "insufficient_quota":
-            return BackendUnavailableError(
-                f"{what}: the account is out of quota (429 insufficient_quota); add credit "
-                "or use another key"
-            )
-        return RetryableError(f"{what}: rate limited (429)", retry_after=_retry_after(exc))
-    if isinstance(exc, openai.APIStatusError) and (
-        exc.status_code >= 500 or exc.status_code in (408, 409)
-    ):
-        return RetryableError(
-            f"{what}: HTTP {exc.status_code}: {exc.message}", retry_after=_retry_after(exc)
-        )
-    if isinstance(exc, openai.APIConnectionError):
-        return RetryableError(f"{what}: {type(exc).__name__} (connection or timeout)")
-    if isinstance(exc, openai.AuthenticationError):
-        return BackendUnavailableError(f"{what}: the API key was rejected (401)")
-    if isinstance(exc, openai.APIStatusError):
-        return BackendError(f"{what}: HTTP {exc.status_code} ({exc.code}): {exc.message}")
-    return BackendError(f"{what}: {type(exc).__name__}: {exc}")
+    return classify(_facts(exc), what)
 
 
-class _AsyncOpenAITransport:
-    """The raw calls of :class:`ChatSampler`, over ``openai.AsyncOpenAI`` clients.
-
-    Chat requests are spread round-robin over several clients (one connection
-    pool each): the HTTP pool scans all its connections on every request, so
-    one pool of 50 connections costs far more CPU per request than five of 10.
-    """
+class _AsyncOpenAITransport(AsyncChatTransport):
+    """:class:`AsyncChatTransport` over ``openai.AsyncOpenAI`` clients and ``openai`` errors."""
 
     def __init__(self, clients: Sequence[openai.AsyncOpenAI]) -> None:
-        self._clients = list(clients)
-        self._client = self._clients[0]
-        self._next = 0
-
-    def _pick(self) -> openai.AsyncOpenAI:
-        self._next = (self._next + 1) % len(self._clients)
-        client: openai.AsyncOpenAI = self._clients[self._next]
-        return client
-
-    async def chat(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        # the client's generic POST: same auth, headers and error mapping as
-        # ``chat.completions.create``, without validating our (already plain
-        # JSON) body against the typed parameters or parsing the reply into
-        # pydantic models: that costs more CPU per request than the rest of
-        # the sampler together
-        try:
-            raw = await self._pick().post("/chat/completions", cast_to=bytes, body=dict(body))
-        except openai.OpenAIError as exc:
-            raise _classify(exc, f"sampling {body.get('model')}") from exc
-        data = json.loads(raw)
-        if not isinstance(data, dict):
-            raise BackendError("the server answered chat/completions with a non-object")
-        return data
-
-    async def upload(self, content: bytes, filename: str) -> str:
-        try:
-            f = await self._client.files.create(file=(filename, content), purpose="batch")
-        except openai.OpenAIError as exc:
-            raise _classify(exc, "uploading the batch file") from exc
-        return str(f.id)
-
-    async def create_batch(
-        self, input_file_id: str, *, completion_window: str, input_digest: str
-    ) -> dict[str, Any]:
-        try:
-            b = await self._client.batches.create(
-                input_file_id=input_file_id,
-                endpoint="/v1/chat/completions",
-                completion_window=completion_window,  # type: ignore[arg-type,unused-ignore]
-                metadata={"created_by": "dataquality_thresholds", "dqt_input": input_digest},
-            )
-        except openai.OpenAIError as exc:
-            raise _classify(exc, "creating the batch") from exc
-        return dict(b.model_dump())
-
-    async def find_batch(self, input_digest: str) -> dict[str, Any] | None:
-        try:
-            page = await self._client.batches.list(limit=100)
-        except openai.OpenAIError as exc:
-            raise _classify(exc, "listing batches") from exc
-        for b in page.data:
-            meta = b.metadata or {}
-            if meta.get("dqt_input") == input_digest and b.status not in (
-                "failed",
-                "expired",
-                "cancelled",
-                "cancelling",
-            ):
-                return dict(b.model_dump())
-        return None
-
-    async def retrieve_batch(self, batch_id: str) -> dict[str, Any]:
-        try:
-            b = await self._client.batches.retrieve(batch_id)
-        except openai.OpenAIError as exc:
-            raise _classify(exc, f"polling batch {batch_id}") from exc
-        return dict(b.model_dump())
-
-    async def file_content(self, file_id: str) -> bytes:
-        try:
-            resp = await self._client.files.content(file_id)
-        except openai.OpenAIError as exc:
-            raise _classify(exc, f"downloading file {file_id}") from exc
-        return bytes(resp.content)
-
-    async def aclose(self) -> None:
-        for c in self._clients:
-            await c.close()
+        super().__init__(clients, error=openai.OpenAIError, classify=_classify)
 
 
-class OpenAISampler(ChatSampler):
+class OpenAISampler(OpenAISamplerBase[openai.OpenAI | openai.AsyncOpenAI]):
     """Sample any OpenAI-compatible chat endpoint: concurrent, rate-limited, cached.
 
     Implements the :class:`~dataquality_thresholds.backends.Sampler` protocol
@@ -873,62 +577,6 @@ class OpenAISampler(ChatSampler):
     seed : int
         Seed of the backoff jitter.
     """
-
-    def __init__(
-        self,
-        client: openai.OpenAI | openai.AsyncOpenAI | None = None,
-        *,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        max_concurrency: int = 16,
-        rpm: float | None = None,
-        tpm: float | None = None,
-        cache: CompletionCache | str | Path | None = None,
-        progress: bool = False,
-        max_retries: int = 6,
-        backoff: float = 1.0,
-        max_backoff: float = 60.0,
-        timeout: float = 120.0,
-        batch: bool = False,
-        batch_poll_interval: float = 30.0,
-        batch_timeout: float | None = None,
-        completion_window: str = "24h",
-        seed: int = 0,
-    ) -> None:
-        self._options: dict[str, Any] = {}
-        if client is not None:
-            base_url = str(client.base_url)
-            api_key = client.api_key
-            self._options = {"organization": client.organization, "project": client.project}
-        base_url = base_url or os.environ.get("OPENAI_BASE_URL") or _DEFAULT_BASE_URL
-        self._api_key = _Secret(api_key)
-        self.timeout = float(timeout)
-        super().__init__(
-            transport_factory=self._transport,
-            base_url=base_url.rstrip("/"),
-            max_concurrency=max_concurrency,
-            rpm=rpm,
-            tpm=tpm,
-            cache=cache,
-            progress=progress,
-            max_retries=max_retries,
-            backoff=backoff,
-            max_backoff=max_backoff,
-            batch=batch,
-            batch_poll_interval=batch_poll_interval,
-            batch_timeout=batch_timeout,
-            completion_window=completion_window,
-            seed=seed,
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"OpenAISampler(base_url={self.base_url!r}, max_concurrency={self.max_concurrency}, "
-            f"rpm={self.rpm!r}, tpm={self.tpm!r}, cache={self.cache!r})"
-        )
-
-    def __reduce__(self) -> Any:
-        raise TypeError("OpenAISampler holds credentials; build it again in the new process")
 
     def _transport(self) -> _AsyncOpenAITransport:
         pools = max(1, -(-self.max_concurrency // _CONNECTIONS_PER_POOL))
