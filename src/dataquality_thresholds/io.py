@@ -85,3 +85,5 @@ __all__ = [
     "write_mixtures",
     "write_paired_jsonl",
 ]
+
+ChatFileReport.__module__ = __name__  # documented and pickled under its public path
