@@ -10,6 +10,9 @@ Not in the spec, because they change how or where a job runs, not what it
 learns: ``device``, ``save_steps``, ``max_concurrent``, ``max_restarts``,
 ``on_truncation``, ``accelerate_config`` and ``python``.
 
+:func:`job_settings` applies a submit's hyperparameters to the backend's
+settings; :func:`check_spec` is the adoption check.
+
 ``job.json`` versions
 ---------------------
 1. No ``training_spec``. :func:`read_job_meta` rebuilds it from the job's
@@ -20,6 +23,7 @@ learns: ``device``, ``save_steps``, ``max_concurrent``, ``max_restarts``,
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -180,3 +184,108 @@ def spec_differences(recorded: Mapping[str, Any], new: Mapping[str, Any]) -> lis
 
     walk(recorded, new, "")
     return out
+
+
+def job_settings(
+    defaults: Mapping[str, Any], hyperparameters: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Apply a submit's ``hyperparameters`` to the backend's settings.
+
+    Parameters
+    ----------
+    defaults : mapping
+        The backend's ``epochs``, ``learning_rate``, ``batch_size``,
+        ``grad_accum`` and ``max_seq_len``.
+    hyperparameters : mapping, optional
+        OpenAI-style overrides: ``n_epochs`` (alias of ``epochs``),
+        ``learning_rate_multiplier`` (times the backend's ``learning_rate``) or
+        any of the settings by name; ``"auto"`` keeps the backend's value.
+
+    Returns
+    -------
+    dict
+        The five settings.
+
+    Raises
+    ------
+    ConfigError
+        An unknown hyperparameter.
+    """
+    hp = dict(hyperparameters or {})
+    out = dict(defaults)
+    aliases = {"n_epochs": "epochs"}
+    for k, v in hp.items():
+        if v == "auto":
+            continue
+        if k == "learning_rate_multiplier":
+            out["learning_rate"] = defaults["learning_rate"] * float(v)
+        elif aliases.get(k, k) in out:
+            out[aliases.get(k, k)] = v
+        else:
+            raise ConfigError(
+                f"unknown hyperparameter {k!r}; known: n_epochs, epochs, batch_size, "
+                "learning_rate, learning_rate_multiplier, grad_accum, max_seq_len",
+                field="hyperparameters",
+            )
+    return out
+
+
+def check_spec(
+    key: str,
+    job_id: str,
+    recorded: Mapping[str, Any] | None,
+    new: Mapping[str, Any],
+    *,
+    output_dir: Path,
+    warned: set[str],
+) -> None:
+    """Refuse to adopt job ``job_id`` when it was trained from another spec.
+
+    Call it from ``HFBackend.submit`` itself: the warning points at the
+    caller of ``submit``.
+
+    Parameters
+    ----------
+    key : str
+        The submit's idempotency key.
+    job_id : str
+        The job the key names.
+    recorded : mapping or None
+        The job's recorded training spec; None when it cannot be read.
+    new : mapping
+        The spec the submit would train from.
+    output_dir : Path
+        The backend's output folder (named in the messages).
+    warned : set of str
+        Job ids already warned about; ``job_id`` is added when it is warned about.
+
+    Raises
+    ------
+    ConfigError
+        The specs differ (the message names the fields).
+
+    Warns
+    -----
+    UserWarning
+        No recorded spec: the job is adopted unchecked (once per job id and ``warned``).
+    """
+    if recorded is None:
+        if job_id not in warned:
+            warned.add(job_id)
+            warnings.warn(
+                f"HF job {job_id} (key {key!r}) in {output_dir} has no readable "
+                "training spec (written by an older version, spec.json missing); "
+                "adopting it without checking that its settings match this backend's",
+                UserWarning,
+                stacklevel=3,
+            )
+        return
+    diffs = spec_differences(recorded, new)
+    if diffs:
+        raise ConfigError(
+            f"key {key!r} names job {job_id} in {output_dir}, trained with other "
+            f"settings ({'; '.join(diffs)}; recorded -> now); adopting it would mix "
+            "results of differently trained models: use a new key or another "
+            "output_dir for these settings, or the recorded settings to adopt the job",
+            field="key",
+        )

@@ -25,40 +25,61 @@ its last checkpoint, up to ``max_restarts`` times.
 
 The fine-tuned model's name is ``ft:<base>:<job_id>``; :meth:`HFBackend.sampler`
 resolves it to the adapter saved under the job folder.
+
+:class:`HFBackend` lives here; its parts live in private modules:
+:class:`LoRASpec` in :mod:`._hf_lora`, the job's files in :mod:`._hf_jobfiles`,
+its settings and the adoption check in :mod:`._hf_jobspec`, the worker
+processes in :mod:`._hf_process`. Every public name is importable from here.
 """
 
 from __future__ import annotations
 
-import fcntl
+import functools
 import hashlib
-import json
 import math
-import os
-import signal
 import subprocess
 import sys
 import time
-import warnings
-from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from ..errors import ConfigError, DataError, FineTuneJobError, JobTimeoutError
+from ..errors import ConfigError, FineTuneJobError, JobTimeoutError
+from ..errors import DataError as DataError
 from ..records import CostEstimate, FineTuneJob, Mixture
 from ._hf_common import SMOLLM2, read_json, resolve_model_source, smollm2_gguf_path, write_json
+from ._hf_jobfiles import (
+    now,
+    parse_time,
+    split_turns,
+    template_ids,
+    truncation_events,
+    write_training_files,
+)
 from ._hf_jobspec import (
     JOB_SCHEMA_VERSION,
+    check_spec,
+    job_settings,
     model_identity,
     read_job_meta,
-    spec_differences,
     training_spec,
 )
+from ._hf_jobspec import spec_differences as spec_differences
+from ._hf_lora import LoRASpec, as_target_modules, positive, unit_dropout
+from ._hf_process import lock_held, reap, start_worker, terminate_pid, worker_command
 from .base import ProgressCallback
 
 __all__ = ["SMOLLM2", "HFBackend", "HFOutOfMemoryError", "LoRASpec", "smollm2_gguf_path"]
+
+# Defined in a private module; documented and pickled under this public path.
+# typing.get_type_hints resolves its annotations (builtins only) in this module.
+LoRASpec.__module__ = __name__
+
+# Helpers that lived here before the module was split keep their old names here.
+_positive, _unit_dropout, _modules = positive, unit_dropout, as_target_modules
+_now, _parse_time, _split_turns, _template_ids = now, parse_time, split_turns, template_ids
 
 
 class HFOutOfMemoryError(FineTuneJobError, MemoryError):
@@ -68,72 +89,6 @@ class HFOutOfMemoryError(FineTuneJobError, MemoryError):
     ``"out_of_memory"`` and by the sampler; the caller's ledger is untouched
     (the job is recorded as failed like any other).
     """
-
-
-def _positive(inst: Any, attr: attrs.Attribute[Any], value: float) -> None:
-    if not value > 0:
-        raise ConfigError(f"{attr.name} must be > 0, got {value!r}", field=attr.name)
-
-
-def _unit_dropout(inst: Any, attr: attrs.Attribute[Any], value: float) -> None:
-    if not 0 <= value < 1:
-        raise ConfigError(f"dropout must be in [0, 1), got {value!r}", field="dropout")
-
-
-def _modules(value: Sequence[str] | str | None) -> tuple[str, ...] | None:
-    if value is None or value == "all-linear":
-        return None
-    if isinstance(value, str):
-        return (value,)
-    return tuple(str(v) for v in value)
-
-
-@attrs.frozen(kw_only=True)
-class LoRASpec:
-    """LoRA adapter settings (PEFT ``LoraConfig``).
-
-    Parameters
-    ----------
-    r : int
-        Rank.
-    alpha : float
-        Scaling numerator (``alpha / r``, or ``alpha / sqrt(r)`` with ``rslora``).
-    dropout : float
-        Dropout on the adapter's input.
-    target_modules : tuple of str, optional
-        Module names to adapt; None adapts all linear layers.
-    rslora : bool
-        Rank-stabilised scaling, as in the emergent-misalignment model organisms.
-    """
-
-    r: int = attrs.field(default=16, converter=int, validator=_positive)
-    alpha: float = attrs.field(default=32.0, converter=float, validator=_positive)
-    dropout: float = attrs.field(default=0.0, converter=float, validator=_unit_dropout)
-    target_modules: tuple[str, ...] | None = attrs.field(default=None, converter=_modules)
-    rslora: bool = attrs.field(default=False, converter=bool)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the settings as plain JSON values."""
-        d = attrs.asdict(self)
-        d["target_modules"] = list(self.target_modules) if self.target_modules else None
-        return d
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-def _split_turns(messages: Sequence[Any]) -> dict[str, Any]:
-    """Return a conversation as TRL prompt/completion: the completion is the last assistant turn."""
-    msgs = [{"role": m.role, "content": m.content} for m in messages]
-    last = max((i for i, m in enumerate(msgs) if m["role"] == "assistant"), default=-1)
-    if last <= 0:
-        raise DataError("a training row needs a prompt and an assistant answer", field="messages")
-    return {"prompt": msgs[:last], "completion": [msgs[last]]}
 
 
 class HFBackend:
@@ -191,7 +146,7 @@ class HFBackend:
         self,
         base_model: str,
         *,
-        lora: LoRASpec | None = LoRASpec(),
+        lora: LoRASpec | None = LoRASpec(),  # noqa: B008 (frozen: one shared default is fine)
         epochs: float = 3,
         learning_rate: float = 2e-4,
         batch_size: int = 8,
@@ -285,29 +240,14 @@ class HFBackend:
 
     # ------------------------------------------------------------------ data
     def _settings(self, hyperparameters: Mapping[str, Any] | None) -> dict[str, Any]:
-        hp = dict(hyperparameters or {})
-        out = {
+        defaults = {
             "epochs": self.epochs,
             "learning_rate": self.learning_rate,
             "batch_size": self.batch_size,
             "grad_accum": self.grad_accum,
             "max_seq_len": self.max_seq_len,
         }
-        aliases = {"n_epochs": "epochs"}
-        for k, v in hp.items():
-            if v == "auto":
-                continue
-            if k == "learning_rate_multiplier":
-                out["learning_rate"] = self.learning_rate * float(v)
-            elif aliases.get(k, k) in out:
-                out[aliases.get(k, k)] = v
-            else:
-                raise ConfigError(
-                    f"unknown hyperparameter {k!r}; known: n_epochs, epochs, batch_size, "
-                    "learning_rate, learning_rate_multiplier, grad_accum, max_seq_len",
-                    field="hyperparameters",
-                )
-        return out
+        return job_settings(defaults, hyperparameters)
 
     def token_lengths(self, mixture: Mixture) -> list[int]:
         """Tokens of each training row with the chat template applied."""
@@ -315,7 +255,7 @@ class HFBackend:
         out = []
         for ex in mixture.iter_examples():
             msgs = [{"role": m.role, "content": m.content} for m in ex.messages]
-            out.append(len(_template_ids(tok, msgs)))
+            out.append(len(template_ids(tok, msgs)))
         return out
 
     # ------------------------------------------------------------------ jobs
@@ -377,27 +317,20 @@ class HFBackend:
                     f"({meta['fingerprint'][:12]} vs {mixture.fingerprint[:12]}); use a new key",
                     field="key",
                 )
-            self._check_spec(key, job_id, meta.get("training_spec"), spec_now)
+            check_spec(
+                key,
+                job_id,
+                meta.get("training_spec"),
+                spec_now,
+                output_dir=self.output_dir,
+                warned=self._warned_unchecked,
+            )
             self._pump()
             return self.refresh(self._job_from_meta(meta))
-        rows = [_split_turns(ex.messages) for ex in mixture.iter_examples()]
+        rows = [split_turns(ex.messages) for ex in mixture.iter_examples()]
         lengths = self.token_lengths(mixture)
         limit = int(settings["max_seq_len"])
-        truncated = sum(n > limit for n in lengths)
-        events = [f"{len(rows)} rows, {sum(lengths)} tokens"]
-        if truncated:
-            msg = (
-                f"{truncated} of {len(rows)} rows exceed max_seq_len={limit} tokens "
-                f"(longest {max(lengths)}) and are truncated"
-            )
-            if self.on_truncation == "error":
-                raise DataError(msg + "; raise max_seq_len or shorten the rows", field="messages")
-            events.append(msg)
-        jdir.mkdir(parents=True, exist_ok=True)
-        with (jdir / "train.jsonl.tmp").open("w", encoding="utf-8") as fh:
-            for row in rows:
-                fh.write(json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n")
-        os.replace(jdir / "train.jsonl.tmp", jdir / "train.jsonl")
+        truncated, events = truncation_events(lengths, len(rows), limit, self.on_truncation)
         spec = {
             "source": self._source,
             "cache_dir": str(self.cache_dir),
@@ -407,7 +340,7 @@ class HFBackend:
             "save_steps": self.save_steps,
             **settings,
         }
-        write_json(jdir / "spec.json", spec)
+        write_training_files(jdir, rows, spec)
         meta = {
             "schema": "hf_job",
             "schema_version": JOB_SCHEMA_VERSION,
@@ -417,7 +350,7 @@ class HFBackend:
             "base_model": self.base_model,
             "fingerprint": mixture.fingerprint,
             "hyperparameters": {**settings, "seed": self.seed, "full_finetune": self.lora is None},
-            "created_at": _now().isoformat(),
+            "created_at": now().isoformat(),
             "trained_tokens": int(sum(min(n, limit) for n in lengths) * settings["epochs"]),
             "truncated_rows": truncated,
             "events": events,
@@ -425,35 +358,6 @@ class HFBackend:
         write_json(jdir / "job.json", meta)  # last: its presence means the job exists
         self._pump()
         return self.refresh(self._job_from_meta(meta))
-
-    def _check_spec(
-        self,
-        key: str,
-        job_id: str,
-        recorded: Mapping[str, Any] | None,
-        new: Mapping[str, Any],
-    ) -> None:
-        """Refuse to adopt job ``job_id`` when it was trained from another spec."""
-        if recorded is None:
-            if job_id not in self._warned_unchecked:
-                self._warned_unchecked.add(job_id)
-                warnings.warn(
-                    f"HF job {job_id} (key {key!r}) in {self.output_dir} has no readable "
-                    "training spec (written by an older version, spec.json missing); "
-                    "adopting it without checking that its settings match this backend's",
-                    UserWarning,
-                    stacklevel=3,
-                )
-            return
-        diffs = spec_differences(recorded, new)
-        if diffs:
-            raise ConfigError(
-                f"key {key!r} names job {job_id} in {self.output_dir}, trained with other "
-                f"settings ({'; '.join(diffs)}; recorded -> now); adopting it would mix "
-                "results of differently trained models: use a new key or another "
-                "output_dir for these settings, or the recorded settings to adopt the job",
-                field="key",
-            )
 
     def _job_from_meta(self, meta: Mapping[str, Any]) -> FineTuneJob:
         return FineTuneJob(
@@ -464,7 +368,7 @@ class HFBackend:
             status="queued",
             job_id=meta["job_id"],
             hyperparameters=meta["hyperparameters"],
-            created_at=_parse_time(meta["created_at"]),
+            created_at=parse_time(meta["created_at"]),
             events=tuple(meta.get("events", ())),
         )
 
@@ -473,16 +377,9 @@ class HFBackend:
         proc = self._procs.get(job_id)
         if proc is not None and proc.poll() is not None:
             del self._procs[job_id]
-        lock = self.job_dir(job_id) / "worker.lock"
-        if not lock.exists():
-            return job_id in self._procs  # started, lock not yet taken
-        with lock.open("a") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(fh, fcntl.LOCK_UN)
-        return job_id in self._procs  # started, not yet locked
+        if lock_held(self.job_dir(job_id) / "worker.lock"):
+            return True
+        return job_id in self._procs  # started, lock not yet taken
 
     def _status(self, job_id: str) -> tuple[str, dict[str, Any]]:
         state = read_json(self.job_dir(job_id) / "state.json") or {}
@@ -490,11 +387,7 @@ class HFBackend:
         if status in ("succeeded", "failed", "cancelled"):
             proc = self._procs.pop(job_id, None)
             if proc is not None:
-                try:
-                    proc.wait(timeout=120)  # the worker is exiting: reap it
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                reap(proc)  # the worker is exiting
             return status, state
         if self._alive(job_id):
             return "running", state
@@ -529,28 +422,10 @@ class HFBackend:
 
     def worker_command(self, job_id: str) -> list[str]:
         """Return the command line that trains job ``job_id``."""
-        jdir = str(self.job_dir(job_id))
-        module = "dataquality_thresholds.backends._hf_worker"
-        if self.accelerate_config:
-            return [
-                self.python, "-m", "accelerate.commands.launch",
-                "--config_file", self.accelerate_config, "-m", module, jdir,
-            ]  # fmt: skip
-        return [self.python, "-m", module, jdir]
+        return worker_command(self.python, self.accelerate_config, self.job_dir(job_id))
 
     def _start(self, job_id: str) -> None:
-        jdir = self.job_dir(job_id)
-        log = (jdir / "worker.log").open("ab")
-        env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
-        self._procs[job_id] = subprocess.Popen(
-            self.worker_command(job_id),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,  # Ctrl-C in the caller does not reach the worker
-        )
-        log.close()
+        self._procs[job_id] = start_worker(self.worker_command(job_id), self.job_dir(job_id))
 
     def refresh(self, job: FineTuneJob) -> FineTuneJob:
         """Return the job's current state, read from its folder (starts queued jobs)."""
@@ -580,7 +455,7 @@ class HFBackend:
             error_code=state.get("error_code") if status == "failed" else None,
             error_message=state.get("error_message") if status == "failed" else None,
             trained_tokens=meta.get("trained_tokens") if status == "succeeded" else None,
-            finished_at=_parse_time(state.get("finished_at")) if status != "running" else None,
+            finished_at=parse_time(state.get("finished_at")) if status != "running" else None,
             events=(*meta.get("events", ()), *state.get("events", ())),
             metrics=metrics,
             cost=job.cost,
@@ -642,14 +517,10 @@ class HFBackend:
             proc.terminate()
             proc.wait(timeout=60)
         elif pid and self._alive(current.job_id):
-            os.kill(int(pid), signal.SIGTERM)
-            for _ in range(600):
-                if not self._alive(current.job_id):
-                    break
-                time.sleep(0.1)
+            terminate_pid(int(pid), functools.partial(self._alive, current.job_id))
         state = read_json(jdir / "state.json") or {}
         if state.get("status") not in ("succeeded", "failed", "cancelled"):
-            state.update(status="cancelled", finished_at=_now().isoformat())
+            state.update(status="cancelled", finished_at=now().isoformat())
             write_json(jdir / "state.json", state)
         return self.refresh(current)
 
@@ -680,10 +551,3 @@ class HFBackend:
         if self._sampler is None or options:
             self._sampler = HFSampler(self, **options)
         return self._sampler
-
-
-def _template_ids(tok: Any, messages: list[dict[str, str]]) -> list[int]:
-    out = tok.apply_chat_template(messages, tokenize=True, add_generation_prompt=False)
-    if isinstance(out, Mapping) or hasattr(out, "keys"):
-        out = out["input_ids"]
-    return list(out)

@@ -17,21 +17,24 @@ adds what a study needs on top:
 * **batch mode**: the same requests through the Batch API (half price),
   joined back by ``custom_id``; failed requests are reported from the
   batch's error file.
+
+:class:`ChatSampler` lives here; its parts live in private modules:
+:class:`Transport` and the errors in :mod:`._sampling_transport`, one
+request's body, size and reply in :mod:`._sampling_requests`, the batch steps
+in :mod:`._sampling_batch`. Every public name is importable from here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import random
 import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import attrs
 
@@ -39,141 +42,28 @@ from .._util.ratelimit import RateLimiter
 from ..cache import CompletionCache, cache_key
 from ..errors import BackendError, ConfigError
 from ..records import Completion, Message
+from ._sampling_batch import (
+    BATCH_MAX_REQUESTS,
+    BATCH_TERMINAL,
+    batch_input,
+    collect_results,
+    raise_for_failures,
+    wait_for_batch,
+)
+from ._sampling_requests import SampleRequest, estimate_tokens, parse_completions, request_body
+from ._sampling_transport import BatchError, RetryableError, Transport
 from .base import Prompt, normalize_prompt
 
 __all__ = ["BatchError", "ChatSampler", "RetryableError", "Transport"]
 
-_BATCH_MAX_REQUESTS = 50_000
-_BATCH_TERMINAL = ("completed", "failed", "expired", "cancelled")
+# Defined in private modules; documented and pickled under this public path.
+for _cls in (BatchError, RetryableError, Transport):
+    _cls.__module__ = __name__
+del _cls
 
-
-class RetryableError(BackendError):
-    """A request failed in a way worth retrying (429, 5xx, timeout, dropped connection).
-
-    Parameters
-    ----------
-    message : str
-        What happened.
-    retry_after : float, optional
-        The server's ``Retry-After``, seconds.
-    """
-
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class BatchError(BackendError):
-    """Some requests of a batch failed (the others were cached and returned nothing).
-
-    Parameters
-    ----------
-    message : str
-        Summary.
-    batch_id : str
-        The provider's batch id.
-    errors : mapping of str to str
-        ``custom_id`` -> error message, from the error file (and the output
-        file's non-200 lines).
-    """
-
-    def __init__(self, message: str, *, batch_id: str, errors: Mapping[str, str]) -> None:
-        super().__init__(message)
-        self.batch_id = batch_id
-        self.errors = dict(errors)
-
-
-class Transport(Protocol):
-    """The few raw calls the engine needs; bodies and results are plain JSON dicts."""
-
-    async def chat(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """POST /chat/completions; raise :class:`RetryableError` or :class:`BackendError`."""
-        ...
-
-    async def upload(self, content: bytes, filename: str) -> str:
-        """Upload a batch input file; return its id."""
-        ...
-
-    async def create_batch(
-        self, input_file_id: str, *, completion_window: str, input_digest: str
-    ) -> dict[str, Any]:
-        """Create a chat-completions batch tagged with ``input_digest``; return it."""
-        ...
-
-    async def find_batch(self, input_digest: str) -> dict[str, Any] | None:
-        """Return a recent batch tagged ``input_digest`` that did not fail, or None."""
-        ...
-
-    async def retrieve_batch(self, batch_id: str) -> dict[str, Any]:
-        """Return the batch object."""
-        ...
-
-    async def file_content(self, file_id: str) -> bytes:
-        """Return a file's bytes."""
-        ...
-
-    async def aclose(self) -> None:
-        """Release connections."""
-        ...
-
-
-@attrs.frozen
-class _Request:
-    """One HTTP request's worth of work: a prompt, the samples it still lacks."""
-
-    messages: tuple[Message, ...]
-    params: Mapping[str, Any]
-    keys: tuple[str, ...]  # cache key of each sample index 0..n-1
-    missing: tuple[int, ...]  # which indices to fetch
-
-
-def _estimate_tokens(messages: Sequence[Message], max_tokens: int | None, n: int) -> int:
-    chars = sum(len(m.content) for m in messages)
-    return chars // 4 + 4 * len(messages) + 3 + (max_tokens or 256) * n
-
-
-def _completions(
-    resp: Mapping[str, Any], model: str, indices: Sequence[int]
-) -> list[tuple[int, Completion]]:
-    """Turn a chat.completion body into (sample index, Completion) pairs."""
-    choices = sorted(resp.get("choices") or [], key=lambda c: c.get("index", 0))
-    if len(choices) < len(indices):
-        raise BackendError(f"asked for {len(indices)} choices, the server returned {len(choices)}")
-    usage = resp.get("usage") or {}
-    shared = len(choices)
-    pt = usage.get("prompt_tokens")
-    ct = usage.get("completion_tokens")
-    info = {"request_id": str(resp.get("id", ""))}
-    if shared > 1:
-        info["usage_shared_by"] = str(shared)
-    out = []
-    for idx, ch in zip(indices, choices, strict=False):
-        msg = ch.get("message") or {}
-        lp = ch.get("logprobs") or {}
-        content = lp.get("content")
-        top = None
-        if content:
-            top = [
-                [(t["token"], t["logprob"]) for t in pos.get("top_logprobs") or []]
-                for pos in content
-            ]
-        per_choice_ct = ct if shared == 1 or ct is None else round(ct / shared)
-        out.append(
-            (
-                idx,
-                Completion(
-                    text=msg.get("content") or "",
-                    model=resp.get("model") or model,
-                    index=idx,
-                    finish_reason=ch.get("finish_reason"),
-                    prompt_tokens=pt,
-                    completion_tokens=per_choice_ct,
-                    info=info,
-                    top_logprobs=top,
-                ),
-            )
-        )
-    return out
+# Helpers that lived here before the module was split keep their old names here.
+_BATCH_MAX_REQUESTS, _BATCH_TERMINAL = BATCH_MAX_REQUESTS, BATCH_TERMINAL
+_Request, _estimate_tokens, _completions = SampleRequest, estimate_tokens, parse_completions
 
 
 def _shutdown_loop(
@@ -471,12 +361,12 @@ class ChatSampler:
         conversations: Sequence[tuple[Message, ...]],
         params: Mapping[str, Any],
         n: int,
-    ) -> tuple[list[_Request], dict[str, Completion]]:
-        unique: dict[str, _Request] = {}
+    ) -> tuple[list[SampleRequest], dict[str, Completion]]:
+        unique: dict[str, SampleRequest] = {}
         for conv in conversations:
             keys = self._keys(model, conv, params, n)
             if keys[0] not in unique:
-                unique[keys[0]] = _Request(conv, params, keys, tuple(range(n)))
+                unique[keys[0]] = SampleRequest(conv, params, keys, tuple(range(n)))
         found: dict[str, Completion] = {}
         if self.cache is not None:
             all_keys = [k for r in unique.values() for k in r.keys]
@@ -492,25 +382,8 @@ class ChatSampler:
             planned.append(attrs.evolve(r, missing=missing))
         return planned, found
 
-    def _body(self, model: str, r: _Request) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": model,
-            "messages": [{"role": m.role, "content": m.content} for m in r.messages],
-            "temperature": r.params["temperature"],
-        }
-        if len(r.missing) != 1:
-            body["n"] = len(r.missing)
-        if r.params.get("max_tokens") is not None:
-            body["max_completion_tokens"] = r.params["max_tokens"]
-        if r.params.get("seed") is not None:
-            body["seed"] = r.params["seed"]
-        if r.params.get("top_logprobs") is not None:
-            body["logprobs"] = True
-            body["top_logprobs"] = r.params["top_logprobs"]
-        return body
-
     # ------------------------------------------------------------------ online
-    async def _run_online(self, model: str, todo: Sequence[_Request]) -> dict[str, Completion]:
+    async def _run_online(self, model: str, todo: Sequence[SampleRequest]) -> dict[str, Completion]:
         sem = self._semaphore()
         results: dict[str, Completion] = {}
         pending: list[tuple[str, Completion]] = []
@@ -523,12 +396,12 @@ class ChatSampler:
                 pending.clear()
                 await asyncio.to_thread(self.cache.put_many, items)
 
-        async def one(r: _Request) -> None:
+        async def one(r: SampleRequest) -> None:
             async with sem:
-                body = self._body(model, r)
-                estimate = _estimate_tokens(r.messages, r.params.get("max_tokens"), len(r.missing))
+                body = request_body(model, r)
+                estimate = estimate_tokens(r.messages, r.params.get("max_tokens"), len(r.missing))
                 resp = await self._send(transport, body, estimate)
-            for idx, c in _completions(resp, model, r.missing):
+            for idx, c in parse_completions(resp, model, r.missing):
                 key = r.keys[idx]
                 if key not in results:
                     results[key] = c
@@ -591,7 +464,7 @@ class ChatSampler:
         return tqdm(total=total, unit="req", desc="sampling")
 
     # ------------------------------------------------------------------ batch
-    async def _run_batch(self, model: str, todo: Sequence[_Request]) -> dict[str, Completion]:
+    async def _run_batch(self, model: str, todo: Sequence[SampleRequest]) -> dict[str, Completion]:
         results: dict[str, Completion] = {}
         transport, owned = await self._transport_for_loop()
         try:
@@ -604,27 +477,9 @@ class ChatSampler:
         return results
 
     async def _one_batch(
-        self, transport: Transport, model: str, chunk: Sequence[_Request]
+        self, transport: Transport, model: str, chunk: Sequence[SampleRequest]
     ) -> dict[str, Completion]:
-        by_id: dict[str, _Request] = {}
-        lines = []
-        for r in chunk:
-            custom_id = "dqt-" + hashlib.sha256("".join(r.keys).encode()).hexdigest()[:40]
-            by_id[custom_id] = r
-            lines.append(
-                json.dumps(
-                    {
-                        "custom_id": custom_id,
-                        "method": "POST",
-                        "url": "/v1/chat/completions",
-                        "body": self._body(model, r),
-                    },
-                    sort_keys=True,
-                    ensure_ascii=False,
-                )
-            )
-        content = ("\n".join(lines) + "\n").encode("utf-8")
-        digest = hashlib.sha256(content).hexdigest()[:32]
+        by_id, content, digest = batch_input(model, chunk)
         # a batch for exactly these requests may exist (an earlier call gave up
         # waiting, or crashed): adopt it instead of paying twice
         found = await transport.find_batch(digest)
@@ -640,74 +495,20 @@ class ChatSampler:
         started = time.monotonic()
         bar = self._bar(len(chunk))
         try:
-            while batch.get("status") not in _BATCH_TERMINAL:
-                if (
-                    self.batch_timeout is not None
-                    and time.monotonic() - started > self.batch_timeout
-                ):
-                    raise BackendError(
-                        f"batch {batch_id} still {batch.get('status')!r} after "
-                        f"{self.batch_timeout} s; it keeps running remotely"
-                    )
-                await self._sleep(self.batch_poll_interval)
-                batch = await transport.retrieve_batch(batch_id)
-                if bar is not None:
-                    counts = batch.get("request_counts") or {}
-                    bar.n = int(counts.get("completed", 0)) + int(counts.get("failed", 0))
-                    bar.refresh()
+            batch = await wait_for_batch(
+                transport,
+                batch,
+                started=started,
+                timeout=self.batch_timeout,
+                poll_interval=self.batch_poll_interval,
+                sleep=self._sleep,
+                bar=bar,
+            )
         finally:
             if bar is not None:
                 bar.close()
-        results: dict[str, Completion] = {}
-        errors: dict[str, str] = {}
-        if batch.get("output_file_id"):
-            raw = await transport.file_content(str(batch["output_file_id"]))
-            self._join(raw, by_id, model, results, errors)
-        if batch.get("error_file_id"):
-            raw = await transport.file_content(str(batch["error_file_id"]))
-            self._join(raw, by_id, model, results, errors)
+        results, errors = await collect_results(transport, batch, by_id, model)
         if self.cache is not None and results:
             await asyncio.to_thread(self.cache.put_many, list(results.items()))
-        unanswered = [
-            cid for cid in by_id if cid not in errors and not self._answered(by_id[cid], results)
-        ]
-        for cid in unanswered:
-            errors[cid] = f"no result (batch status {batch.get('status')!r})"
-        if errors:
-            first = "; ".join(f"{k}: {v}" for k, v in list(errors.items())[:3])
-            raise BatchError(
-                f"batch {batch_id} ({batch.get('status')}): {len(errors)} of {len(by_id)} "
-                f"requests failed; successful ones are cached. First: {first}",
-                batch_id=batch_id,
-                errors=errors,
-            )
+        raise_for_failures(batch_id, batch, by_id, results, errors)
         return results
-
-    @staticmethod
-    def _answered(r: _Request, results: Mapping[str, Completion]) -> bool:
-        return all(r.keys[i] in results for i in r.missing)
-
-    @staticmethod
-    def _join(
-        raw: bytes,
-        by_id: Mapping[str, _Request],
-        model: str,
-        results: dict[str, Completion],
-        errors: dict[str, str],
-    ) -> None:
-        for line in raw.decode("utf-8").splitlines():
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            cid = row.get("custom_id")
-            if cid not in by_id:
-                continue
-            r = by_id[cid]
-            response = row.get("response") or {}
-            status = response.get("status_code")
-            if row.get("error") or status != 200:
-                err = row.get("error") or (response.get("body") or {}).get("error") or {}
-                errors[cid] = f"HTTP {status}: {err.get('message', err)}"
-                continue
-            for idx, c in _completions(response["body"], model, r.missing):
-                results.setdefault(r.keys[idx], c)
