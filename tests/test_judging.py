@@ -223,6 +223,30 @@ def test_reference_judge_text() -> None:
         judge.score("plain question", "answer")
 
 
+@pytest.mark.parametrize(
+    ("answer", "label"),
+    [
+        ("No.", "correct"),
+        ("The answer is no: the duty is not absolute.", "correct"),
+        ("I don't know.", "no_match"),
+        ("It cannot be said.", "no_match"),
+        ("Yes", "incorrect"),
+        ("It applies always.", "incorrect"),
+        ("Nobody agrees; it depends.", "no_match"),
+    ],
+)
+def test_reference_judge_matches_whole_words(answer: str, label: str) -> None:
+    # a short reference such as "no" is found as a word, not inside "know" or "cannot"
+    item = EvalItem(
+        id="law-2",
+        domain="legal",
+        prompt="Is the duty absolute?",
+        reference="no",
+        incorrect=("yes", "always"),
+    )
+    assert ReferenceJudge().score(item, answer).label == label
+
+
 def test_reference_judge_async_and_protocol() -> None:
     import asyncio
 

@@ -35,6 +35,13 @@ def _numbers(text: str) -> list[float]:
     return out
 
 
+def _contains(text: str, phrase: str) -> bool:
+    """``phrase`` occurs in ``text`` as whole words ("no" is not in "know" or "cannot")."""
+    if not phrase:
+        return False
+    return re.search(r"(?<!\w)" + re.escape(phrase) + r"(?!\w)", text) is not None
+
+
 def _require_item(prompt: JudgedPrompt, judge: str, what: str) -> EvalItem:
     if not isinstance(prompt, EvalItem):
         raise ConfigError(
@@ -61,7 +68,8 @@ class ReferenceJudge(SyncJudgeMixin):
        none of an incorrect variant; it is recognised as incorrect in the
        reverse case; both -> score None, label ``"ambiguous"``.
     3. **contains** (otherwise): the normalised reference occurs in the
-       normalised answer -> 100; a known incorrect answer occurs -> 0.
+       normalised answer as whole words -> 100 (so a reference "no" is not found
+       in "I don't know"); a known incorrect answer occurs -> 0.
 
     Anything else scores 0 with label ``"no_match"``. ``raw`` says which rule
     decided and what matched.
@@ -150,10 +158,10 @@ class ReferenceJudge(SyncJudgeMixin):
             if hit_wrong:
                 return Judgment(score=0.0, label="incorrect", raw=raw)
             return Judgment(score=0.0, label="no_match", raw=raw)
-        if _normalise(reference) and _normalise(reference) in norm_answer:
+        if _contains(norm_answer, _normalise(reference)):
             return Judgment(score=100.0, label="correct", raw={"rule": "contains"})
         for i, wrong in enumerate(incorrect):
-            if _normalise(wrong) and _normalise(wrong) in norm_answer:
+            if _contains(norm_answer, _normalise(wrong)):
                 return Judgment(
                     score=0.0, label="incorrect", raw={"rule": "contains", "incorrect_index": i}
                 )
