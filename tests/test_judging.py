@@ -113,6 +113,11 @@ def test_score_in_range_and_between_extremes(d: dict[str, float]) -> None:
     assert min(values) - 1e-9 <= j.score <= max(values) + 1e-9
 
 
+def test_rounding_cannot_push_a_score_out_of_range() -> None:
+    # 100 * p / p is 100.00000000000001 for this p (found by hypothesis)
+    assert score_distribution({"100": 0.16178033304301886}, min_mass=0.0).score == 100.0
+
+
 def test_bad_probabilities_rejected() -> None:
     with pytest.raises(ConfigError):
         score_distribution({"1": -0.1})

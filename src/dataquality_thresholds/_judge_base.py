@@ -217,6 +217,7 @@ def score_distribution(
         raise ConfigError(f"min_mass must lie in [0, 1], got {min_mass!r}", field="min_mass")
     numeric_mass = 0.0
     weighted = 0.0
+    seen: list[int] = []
     label_mass: dict[str, float] = {}
     for token, p in probs.items():
         p = float(p)
@@ -226,6 +227,7 @@ def score_distribution(
         if value is not None:
             numeric_mass += p
             weighted += value * p
+            seen.append(value)
             continue
         label = _match_label(token, labels) if labels else None
         if label is not None:
@@ -236,7 +238,10 @@ def score_distribution(
         "probs": {str(k): float(v) for k, v in probs.items()},
     }
     if numeric_mass >= min_mass and numeric_mass > 0.0:
-        return Judgment(score=weighted / numeric_mass, label=None, raw=raw)
+        # a weighted mean lies between the values it averages; rounding can step
+        # past them (100 * p / p = 100.00000000000001), so hold it there
+        score = min(max(weighted / numeric_mass, min(seen)), max(seen))
+        return Judgment(score=score, label=None, raw=raw)
     best = max(label_mass.items(), key=lambda kv: (kv[1], kv[0]), default=None)
     label = best[0] if best is not None and best[1] >= min_mass and best[1] > 0 else None
     return Judgment(score=None, label=label, raw=raw)
