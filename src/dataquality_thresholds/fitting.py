@@ -23,6 +23,7 @@ from scipy.stats import norm
 from ._fit import changepoint as _cp
 from ._fit import logistic as _lg
 from ._fit import logistic_ci as _lci
+from ._fit import logistic_profile as _lp
 from ._fit.data import RunData, prepare
 from ._fit.models import hinge, logistic4, segmented, to_u
 from ._fit.optim import num_grad
@@ -408,10 +409,23 @@ class ThresholdFitter:
                 boot_failed=failed,
             )
         unbounded = False
+        tq = quantile(self.level, fit.q_df)
+        if interval == "profile":
+            firth = data.family == "binomial" and (self.penalty == "firth" or fit.separation)
+            prof = _lp.profile_threshold(
+                data,
+                fit,
+                spec,
+                to_u(data.x, self.log_x),
+                firth=firth,
+                tq=tq,
+                adm=res._admissible_u(),
+                se=float(np.sqrt(max(g @ fit.cov @ g, 0.0))),
+            )
+            extra.update(profile_grid=_tup(prof.grid), profile_root=_tup(prof.root))
         res = attrs.evolve(res, threshold=T, threshold_se=se, **extra)
-        if interval == "fieller":
-            tq = quantile(self.level, fit.q_df)
-            _, _, unbounded = _lci.fieller(fit, spec, tq, res._admissible_u())
+        if interval in ("fieller", "profile"):
+            _, _, unbounded = res._logistic_ci_clipped(interval, tq)
         return attrs.evolve(res, ci=res.conf_int(), unbounded=unbounded)
 
     def _fit_changepoint(self, data: RunData, u: np.ndarray, seed_int: int | None) -> ThresholdFit:

@@ -8,11 +8,14 @@ from typing import Any, ClassVar
 
 import attrs
 import numpy as np
+from scipy.stats import norm as _n
+from scipy.stats import t as _t
 
 from ..errors import ConfigError, SchemaVersionError
 from . import changepoint as _cp
 from . import logistic as _lg
 from . import logistic_ci as _lci
+from . import logistic_profile as _lp
 from .models import hinge, logistic4, segmented, to_u
 from .result import bc_from_table, quantile, to_float, to_json_float
 
@@ -21,7 +24,7 @@ __all__ = ["SCHEMA", "SCHEMA_VERSION", "ThresholdFit"]
 SCHEMA = "threshold_fit"
 SCHEMA_VERSION = 1
 _INTERVALS = {
-    "logistic": ("fieller", "inverse", "delta", "delta_x", "bootstrap"),
+    "logistic": ("profile", "fieller", "inverse", "delta", "delta_x", "bootstrap"),
     "hinge": ("profile", "delta"),
     "segmented": ("profile", "delta"),
 }
@@ -93,6 +96,7 @@ class ThresholdFit:
     rss: float | None = None
     profile_grid: tuple[float, ...] = ()
     profile_rss: tuple[float, ...] = ()
+    profile_root: tuple[float, ...] = ()
     boot_quantiles: tuple[float, ...] = ()
     boot_z0: float | None = None
     boot_failed: int = 0
@@ -256,21 +260,51 @@ class ThresholdFit:
         )
 
     def _logistic_ci(self, method: str, tq: float) -> tuple[float, float]:
+        lo, hi, _ = self._logistic_ci_clipped(method, tq)
+        return lo, hi
+
+    def _logistic_ci_clipped(self, method: str, tq: float) -> tuple[float, float, bool]:
+        """Return the logistic interval on the x scale and whether a limit clipped it."""
         fit = self._internal_logistic()
         spec = self._spec()
-        if method in ("fieller", "inverse"):
+        if method == "profile":
+            lo, hi, clipped = self._profile_ci(tq)
+        elif method in ("fieller", "inverse"):
             solve = _lci.fieller if method == "fieller" else _lci.invert
-            lo, hi, _ = solve(fit, spec, tq, self._admissible_u())
-            return self._from_u(lo), self._from_u(hi)
-        u_hat, g = _lg.thr_grad(fit, spec)
-        se_u = float(np.sqrt(max(g @ fit.cov @ g, 0.0)))
-        if method == "delta":
+            lo, hi, clipped = solve(fit, spec, tq, self._admissible_u())
+        else:
+            u_hat, g = _lg.thr_grad(fit, spec)
+            se_u = float(np.sqrt(max(g @ fit.cov @ g, 0.0)))
             adm = self._admissible_u()
+            if method == "delta_x":
+                T = self._from_u(u_hat)
+                se = se_u * T if self.log_x else se_u
+                return T - tq * se, T + tq * se, False
             lo, hi = max(u_hat - tq * se_u, adm[0]), min(u_hat + tq * se_u, adm[1])
-            return self._from_u(lo), self._from_u(hi)
-        T = self._from_u(u_hat)
-        se = se_u * T if self.log_x else se_u
-        return T - tq * se, T + tq * se
+            clipped = lo == adm[0] or hi == adm[1]
+        return self._from_u(lo), self._from_u(hi), bool(clipped)
+
+    def _profile_ci(self, tq: float) -> tuple[float, float, bool]:
+        if not self.profile_root:
+            raise ConfigError(
+                "no profile was traced for this fit; refit with interval='profile'",
+                field="method",
+            )
+        u_hat = self._u(self.threshold)
+        adm = self._admissible_u()
+        limits = _lp.trace_limits(adm, np.asarray(to_u(np.asarray(self.design), self.log_x)))
+        try:
+            return _lp.interval_from_table(
+                np.asarray(self.profile_grid), np.asarray(self.profile_root), u_hat, tq, adm, limits
+            )
+        except _lp.BeyondProfile as exc:
+            top = float(np.min([np.max(self.profile_root), -np.min(self.profile_root)]))
+            most = 2 * _t.cdf(top, self.q_df) - 1 if np.isfinite(self.q_df) else 2 * _n.cdf(top) - 1
+            raise ConfigError(
+                f"{exc}: levels up to {most:.4f} can be read from this fit; refit with the "
+                "level you need to trace the profile further",
+                field="level",
+            ) from exc
 
     def _changepoint_ci(self, method: str, tq: float) -> tuple[float, float]:
         if method == "profile" and (self.threshold_kind == "breakpoint" or self.model == "hinge"):
@@ -547,6 +581,7 @@ class ThresholdFit:
                 "design",
                 "profile_grid",
                 "profile_rss",
+                "profile_root",
                 "boot_quantiles",
                 "weights",
             ):

@@ -1,0 +1,399 @@
+"""Profile-likelihood interval for the logistic threshold.
+
+The four-parameter logistic is reparametrised by its threshold: for a slope ``b``
+and a threshold ``T`` the midpoint ``e`` has a closed form
+(:func:`e_from_threshold`), so the objective profiled over ``T`` is an ordinary
+minimisation over ``(b, c, d)`` (those that are free). The interval keeps every
+``T0`` whose signed root ``r(T0) = sign(T0 - T) sqrt(2 (f(T0) - f_min) / phi)`` lies
+within the ``t(G - p)`` quantiles (the quasi-likelihood profile-F interval). ``f`` is
+the objective the fit minimised (Firth-penalised when the fit was), so the profile
+is centred on the estimate.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from scipy.interpolate import PchipInterpolator
+from scipy.special import logit
+
+from .data import RunData
+from .logistic import LogisticFit, ThresholdSpec, _bounds, _Objective, thr_u
+from .optim import minimize_newton, num_grad
+
+__all__ = [
+    "R_MAX",
+    "BeyondProfile",
+    "Profile",
+    "e_from_threshold",
+    "interval_from_table",
+    "profile_threshold",
+    "trace_limits",
+]
+
+#: Each side of the profile is traced until its signed root reaches this value (or
+#: the admissible range ends), so intervals up to about 99.5% need no refit.
+R_MAX = 3.5
+#: The profile is traced in steps of about this much signed root.
+R_STEP = 0.8
+
+
+def e_from_threshold(
+    b: np.ndarray | float, T: np.ndarray | float, spec: ThresholdSpec
+) -> np.ndarray:
+    """Return the logistic midpoint ``e`` whose threshold is ``T`` at slope ``b``.
+
+    On the working scale.
+
+    Closed form of ``thr_u((b, c, d, e), spec) = T`` (``c`` and ``d`` do not enter).
+    NaN where no midpoint gives that threshold at this slope (a recovery threshold
+    beyond what a curve of slope ``b`` can reach).
+    """
+    b = np.asarray(b, dtype=float)
+    T = np.asarray(T, dtype=float)
+    q, lo, ref = spec.q, spec.u_lo, spec.u_ref
+    with np.errstate(all="ignore"):
+        if spec.kind == "midpoint":
+            out = T + 0.0 * b
+        elif spec.floor == "asymptote" and spec.ceiling == "asymptote":
+            out = T - logit(q) / b
+        elif spec.floor == "asymptote":
+            # expit(b (T - e)) = q expit(b (ref - e))
+            out = T + (np.log1p(-q) - np.log(q - np.exp(-b * (ref - T)))) / b
+        elif spec.ceiling == "asymptote":
+            # expit(b (T - e)) = (1 - q) expit(b (lo - e)) + q
+            out = T + (np.log((1 - q) - np.exp(-b * (T - lo))) - np.log(q)) / b
+        else:
+            # expit(b (T - e)) = (1 - q) expit(b (lo - e)) + q expit(b (ref - e)) is a
+            # quadratic in exp(b e) with one positive root; written with
+            # r_a = exp(-b (a - lo)) <= 1 so that nothing overflows.
+            r_t, r_ref = np.exp(-b * (T - lo)), np.exp(-b * (ref - lo))
+            num = (1 - q) + q * r_ref - r_t
+            den = r_ref - r_t * ((1 - q) * r_ref + q)
+            out = lo + np.log(-num / den) / b
+    return np.asarray(np.where(np.isfinite(out), out, np.nan), dtype=float)
+
+
+class Profile(NamedTuple):
+    """A traced profile: thresholds (working scale, sorted) and their signed roots."""
+
+    grid: np.ndarray
+    root: np.ndarray
+
+
+def _log(x: np.ndarray) -> np.ndarray:
+    out = np.array(x, dtype=float)
+    out[0] = np.log(out[0])
+    return out
+
+
+def _unlog(x: np.ndarray) -> np.ndarray:
+    out = np.array(x, dtype=float)
+    out[0] = np.exp(min(out[0], 700.0))  # clipped to the bounds by the caller
+    return out
+
+
+class _Profiler:
+    """The fit's objective minimised with the threshold held at ``T0``."""
+
+    def __init__(
+        self, data: RunData, fit: LogisticFit, spec: ThresholdSpec, u: np.ndarray, firth: bool
+    ) -> None:
+        self.obj = _Objective(data, u, fit.theta, fit.free, firth=firth)
+        self.spec = spec
+        p_hat = fit.theta[fit.free]
+        self.fmin = self.obj.f(p_hat)
+        self.disp = fit.dispersion
+        self.T_hat = float(thr_u(fit.theta, spec))
+        lower, upper = _bounds(data, u)
+        # the free parameters are (b, [c], [d], e); e is given by (b, T0)
+        self.lower, self.upper = lower[fit.free][:-1], upper[fit.free][:-1]
+        self.T0 = self.T_hat
+        self.free = fit.free
+        self.starts: list[tuple[float, np.ndarray]] = [(self.T_hat, p_hat[:-1].copy())]
+        # to first order, holding T at T_hat + delta moves the estimate by
+        # delta * Cov g / (g' Cov g): the first steps start from that line
+        g = num_grad(lambda q: float(thr_u(self._theta(fit, q), spec)), p_hat, rel=1e-7)
+        cg = fit.cov @ g
+        gcg = float(g @ cg)
+        direction = (cg / gcg)[:-1] if gcg > 0 and np.all(np.isfinite(cg)) else None
+        if direction is not None:
+            direction[0] /= p_hat[0]  # d log b
+        self.direction = direction
+
+    @staticmethod
+    def _theta(fit: LogisticFit, p: np.ndarray) -> np.ndarray:
+        t = np.array(fit.theta, dtype=float)
+        t[fit.free] = p
+        return t
+
+    def _full(self, p3: np.ndarray) -> np.ndarray:
+        return np.append(p3, e_from_threshold(p3[0], self.T0, self.spec))
+
+    def f(self, p3: np.ndarray) -> float:
+        p = self._full(p3)
+        return self.obj.f(p) if np.isfinite(p[-1]) else float("inf")
+
+    def grad(self, p3: np.ndarray) -> np.ndarray:
+        p = self._full(p3)
+        if not np.isfinite(p[-1]):
+            return np.full(p3.size, np.nan)
+        g = self.obj.grad(p)
+        h = 1e-6 * (1.0 + abs(p3[0]))
+        up, down = (e_from_threshold(p3[0] + s, self.T0, self.spec) for s in (h, -h))
+        out = np.array(g[:-1], dtype=float)
+        out[0] += g[-1] * float(up - down) / (2 * h)
+        return out
+
+    def hess(self, p3: np.ndarray) -> np.ndarray:
+        """Chain-rule Hessian: the unpenalised curvature plus the midpoint's bend in ``b``.
+
+        The penalty's own curvature (order one against the likelihood's order ``n``)
+        is left out; the damped Newton steps only need a good approximation.
+        """
+        p = self._full(p3)
+        h = 1e-5 * (1.0 + abs(p3[0]))
+        e_m, e_0, e_p = (
+            float(e_from_threshold(p3[0] + s, self.T0, self.spec)) for s in (-h, 0.0, h)
+        )
+        M = np.zeros((p.size, p3.size))
+        M[:-1, :] = np.eye(p3.size)
+        M[-1, 0] = (e_p - e_m) / (2 * h)
+        H = M.T @ self.obj.hess_plain(p) @ M
+        H[0, 0] += self.obj.grad(p)[-1] * (e_p - 2 * e_0 + e_m) / (h * h)
+        if self.obj.edge_on:  # the Jeffreys edge term -log(c (1 - c)) - log(d (1 - d))
+            for j, i in enumerate(self.free[:-1]):
+                if i in (1, 2):
+                    v = p[j]
+                    H[j, j] += 1.0 / v**2 + 1.0 / (1.0 - v) ** 2
+        return np.asarray(H, dtype=float)
+
+    def root(self, T0: float) -> float:
+        """Signed root of the profiled objective at ``T0`` (infinite where unreachable)."""
+        self.T0 = float(T0)
+        sign = 1.0 if self.T_hat <= T0 else -1.0
+        starts = [s for s in (self._reachable(c) for c in self._starts(self.T0)) if s is not None]
+        if not starts:
+            return sign * np.inf
+        # the most promising start first; the others only if it does not converge
+        best = None
+        for _, x0 in sorted(starts, key=lambda s: s[0]):
+            res = minimize_newton(
+                self.f,
+                self.grad,
+                x0,
+                self.lower,
+                self.upper,
+                max_iter=100,
+                tol=1e-11,
+                hess=self.hess,
+            )
+            if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
+                best = res
+            if res.converged:
+                break
+        if best is None:
+            return sign * np.inf
+        res = best
+        self.starts.append((self.T0, res.x))
+        return sign * float(np.sqrt(max(2.0 * (res.fun - self.fmin) / self.disp, 0.0)))
+
+    def forget(self, T0: float) -> None:
+        """Drop the solution found at ``T0`` (a step that went too far)."""
+        self.starts = [s for s in self.starts if s[0] != T0 or s is self.starts[0]]
+
+    def _starts(self, T0: float) -> list[np.ndarray]:
+        """Warm starts: the nearest profiled solution, and a line through the two nearest.
+
+        Before any other point is profiled on this side, the line is the first-order
+        one through the estimate. Lines are drawn in ``(log b, c, d)``: the slope
+        changes by factors along the profile.
+        """
+        side = [s for s in self.starts if (s[0] - self.T_hat) * (T0 - self.T_hat) >= 0]
+        near = sorted(side, key=lambda s: abs(s[0] - T0))[:2]
+        out = [near[0][1]]
+        if len(near) == 2 and near[0][0] != near[1][0]:
+            (t1, x1), (t2, x2) = near
+            out.append(_unlog(_log(x1) + (_log(x1) - _log(x2)) * (T0 - t1) / (t1 - t2)))
+        elif self.direction is not None:
+            x_hat = self.starts[0][1]
+            out.append(_unlog(_log(x_hat) + self.direction * (T0 - self.T_hat)))
+        return [np.asarray(x, dtype=float) for x in out]
+
+    def _reachable(self, start: np.ndarray) -> tuple[float, np.ndarray] | None:
+        """Return a start from which ``T0`` can be reached, and ``f`` there.
+
+        Steeper slopes reach further, so the slope is raised until ``f`` is finite.
+        """
+        x = np.clip(start.copy(), self.lower, self.upper)
+        for _ in range(30):
+            fx = self.f(x)
+            if np.isfinite(fx):
+                return fx, x
+            x[0] = min(x[0] * 1.6, self.upper[0])
+        return None
+
+
+def _side(
+    prof: _Profiler, sign: float, bound: float, first: float, span: float
+) -> list[tuple[float, float]]:
+    """Trace one side of the profile outwards from the estimate, by continuation.
+
+    Steps are sized so that ``|r|`` grows by about ``R_STEP`` each (from the local
+    slope), and halved when a step's ``|r|`` jumps by more than ``2 R_STEP`` or the
+    threshold cannot be reached: each minimisation then starts close to the branch
+    it continues. The trace stops past ``R_MAX`` or at ``bound``. Returns the traced
+    ``(T, |r|)`` points; an unreachable threshold is recorded with ``|r| = inf``.
+    """
+    T_hat = prof.T_hat
+    pts: list[tuple[float, float]] = []
+    T_prev, r_prev = T_hat, 0.0
+    step = first
+    tiny = 1e-4 * span
+    for _ in range(60):
+        T = T_prev + sign * step
+        if (T - bound) * sign >= 0:
+            T = bound
+        r = abs(prof.root(T))
+        jump = not np.isfinite(r) or r - r_prev > 2 * R_STEP
+        if jump and abs(T - T_prev) > tiny:
+            prof.forget(T)
+            step = 0.5 * abs(T - T_prev)
+            continue
+        pts.append((T, r))
+        if r >= R_MAX or bound == T:
+            break
+        slope = (r - r_prev) / abs(T - T_prev)
+        aim = R_STEP / slope if slope > 0 else 2 * step
+        step = float(np.clip(aim, 0.5 * abs(T - T_prev), 3 * abs(T - T_prev)))
+        T_prev, r_prev = T, r
+    return pts
+
+
+def profile_threshold(
+    data: RunData,
+    fit: LogisticFit,
+    spec: ThresholdSpec,
+    u: np.ndarray,
+    *,
+    firth: bool,
+    tq: float,
+    adm: tuple[float, float],
+    se: float,
+) -> Profile:
+    """Trace the threshold's profile on both sides of the estimate.
+
+    Parameters
+    ----------
+    data, fit, spec, u
+        The run data, the logistic fit, the threshold and the working-scale x.
+    firth : bool
+        Whether the fit's objective was Firth-penalised.
+    tq : float
+        The critical value whose crossings are pinned precisely (the fitted level).
+    adm : tuple of float
+        Admissible threshold range on the working scale (may be infinite).
+    se : float
+        Delta-method standard error of the threshold: sets the first step.
+
+    Returns
+    -------
+    Profile
+        The traced points, the estimate (root 0) included.
+    """
+    prof = _Profiler(data, fit, spec, u, firth)
+    span = float(np.ptp(u[np.isfinite(u)]))
+    step = float(np.clip(R_STEP * se if np.isfinite(se) else 0.05 * span, 1e-3 * span, span))
+    lo_lim, hi_lim = trace_limits(adm, u)
+    hi = _side(prof, 1.0, hi_lim, step, span)
+    lo = _side(prof, -1.0, lo_lim, step, span)
+    T = np.array([prof.T_hat] + [p[0] for p in hi] + [p[0] for p in lo])
+    r = np.array([0.0] + [p[1] for p in hi] + [-p[1] for p in lo])
+    r = np.clip(r, -1e6, 1e6)  # unreachable thresholds: a finite, JSON-safe "far out"
+    order = np.argsort(T, kind="stable")
+    table = Profile(T[order], r[order])
+    # pin the fitted level: profile again where the table puts each end (twice at most)
+    for _ in range(2):
+        try:
+            limits = (lo_lim, hi_lim)
+            ends = interval_from_table(table.grid, table.root, prof.T_hat, tq, adm, limits)
+        except BeyondProfile:
+            break
+        extra = [
+            (end, prof.root(end))
+            for end in ends[:2]
+            if np.isfinite(end) and lo_lim < end < hi_lim and end not in table.grid
+        ]
+        if not extra:
+            break
+        T = np.append(table.grid, [e[0] for e in extra])
+        r = np.clip(np.append(table.root, [e[1] for e in extra]), -1e6, 1e6)
+        order = np.argsort(T, kind="stable")
+        table = Profile(T[order], r[order])
+        if all(abs(abs(e[1]) - tq) < 2e-3 for e in extra):
+            break
+    return table
+
+
+def trace_limits(adm: tuple[float, float], u: np.ndarray) -> tuple[float, float]:
+    """How far the profile is traced: the admissible range, or 5 design spans past it."""
+    fin = np.asarray(u, dtype=float)
+    fin = fin[np.isfinite(fin)]
+    span = float(np.ptp(fin))
+    lo = adm[0] if np.isfinite(adm[0]) else float(fin.min()) - 5 * span
+    hi = adm[1] if np.isfinite(adm[1]) else float(fin.max()) + 5 * span
+    return lo, hi
+
+
+class BeyondProfile(ValueError):
+    """The traced profile does not reach the requested level on some side."""
+
+
+def interval_from_table(
+    grid: np.ndarray,
+    root: np.ndarray,
+    T_hat: float,
+    tq: float,
+    adm: tuple[float, float],
+    limits: tuple[float, float],
+) -> tuple[float, float, bool]:
+    """Interval ``{T0: |r(T0)| <= tq}`` read from a traced profile (linear in ``r``).
+
+    Where the traced profile ends at its limit (:func:`trace_limits`) without
+    reaching ``tq``, the interval runs to the admissible limit there (infinite when
+    there is none). Returns the interval and whether a side ended at a limit.
+
+    Raises
+    ------
+    BeyondProfile
+        A side of the profile was traced neither to ``tq`` nor to the limit (a
+        level above the one the profile was traced for).
+    """
+    grid, root = np.asarray(grid, dtype=float), np.asarray(root, dtype=float)
+    tol = 1e-6 * (1.0 + abs(T_hat))
+    out = []
+    limited = False
+    for sign, edge, lim in ((-1.0, adm[0], limits[0]), (1.0, adm[1], limits[1])):
+        side = (grid - T_hat) * sign > 0
+        g, r = grid[side], np.abs(root[side])
+        order = np.argsort(np.abs(g - T_hat))
+        g = np.concatenate([[T_hat], g[order]])
+        r = np.concatenate([[0.0], r[order]])
+        cross = np.flatnonzero(r >= tq)
+        if cross.size == 0:
+            if abs(g[-1] - lim) > tol:
+                raise BeyondProfile(f"the profile was traced to |r| = {r[-1]:.3g} only")
+            out.append(float(edge))
+            limited = True
+            continue
+        j = int(cross[0])
+        if not np.isfinite(r[j]) or r[j] >= 1e6:
+            end = float(0.5 * (g[j - 1] + g[j]))
+        else:
+            # T as a monotone cubic in |r| through the points up to the crossing
+            keep = np.flatnonzero(np.diff(r[: j + 1], prepend=-1.0) > 0)
+            end = float(PchipInterpolator(r[keep], g[keep])(tq))
+        limited |= abs(end - lim) <= tol
+        out.append(end)
+    return out[0], out[1], limited

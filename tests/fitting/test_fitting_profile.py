@@ -1,0 +1,180 @@
+"""The profile-likelihood interval of the logistic threshold."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+from fitsim import simulate_study
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import minimize
+from scipy.stats import t as tdist
+
+from dataquality_thresholds._fit import logistic as lg
+from dataquality_thresholds._fit.data import prepare
+from dataquality_thresholds._fit.logistic_profile import e_from_threshold
+from dataquality_thresholds.errors import ConfigError, ThresholdWarning
+from dataquality_thresholds.fitting import ThresholdFit, ThresholdFitter
+
+SPECS = [
+    lg.ThresholdSpec("recovery", 0.9, 0.1, 1.0, "range", "value"),
+    lg.ThresholdSpec("recovery", 0.8, 0.1, 1.0, "asymptote", "value"),
+    lg.ThresholdSpec("recovery", 0.9, 0.1, 1.0, "range", "asymptote"),
+    lg.ThresholdSpec("recovery", 0.7, 0.1, 1.0, "asymptote", "asymptote"),
+    lg.ThresholdSpec("midpoint", 0.5, 0.1, 1.0, "range", "value"),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    spec=st.sampled_from(SPECS),
+    log_b=st.floats(-1.0, 5.0),
+    e=st.floats(-0.5, 1.5),
+)
+def test_midpoint_from_threshold_inverts_the_threshold(spec, log_b, e) -> None:
+    b = float(np.exp(log_b))
+    theta = np.array([b, 0.3, 0.8, e])
+    T = float(lg.thr_u(theta, spec))
+    if not np.isfinite(T):
+        return
+    e2 = float(e_from_threshold(b, T, spec))
+    if not np.isfinite(e2):  # cancellation at an extreme slope: reported, never wrong
+        return
+    back = float(lg.thr_u(np.array([b, 0.3, 0.8, e2]), spec))
+    assert back == pytest.approx(T, abs=1e-7)
+
+
+def test_midpoint_from_threshold_is_nan_where_the_slope_cannot_reach() -> None:
+    spec = SPECS[0]
+    # a curve of slope 2 recovers 90% of its gap by x = 0.96 at the latest
+    assert np.isnan(e_from_threshold(2.0, 0.99, spec))
+    assert np.isfinite(e_from_threshold(40.0, 0.99, spec))
+
+
+def _brute_force_interval(x, k, n, level=0.95):
+    """Profile interval by a general constrained optimiser (SLSQP), point by point."""
+    data = prepare(x, k, n=n, groups=None, weights=None, log_x=False)
+    fit = lg.fit_logistic(data, log_x=False, fixed={}, dispersion="estimate", penalty="firth")
+    spec = SPECS[0]
+    obj = lg._Objective(data, data.x.copy(), fit.theta, fit.free, firth=True)
+    p_hat = fit.theta[fit.free]
+    fmin = obj.f(p_hat)
+    lower, upper = lg._bounds(data, data.x.copy())
+    crit = tdist.ppf(0.5 + level / 2, fit.df_resid) ** 2
+
+    def stat(T0):
+        cons = {"type": "eq", "fun": lambda p: float(lg.thr_u(obj.full(p), spec)) - T0}
+        best = np.inf
+        for b in (p_hat[0], 2 * p_hat[0], 0.5 * p_hat[0]):
+            start = p_hat.copy()
+            start[0] = b
+            r = minimize(
+                obj.f,
+                start,
+                jac=obj.grad,
+                method="SLSQP",
+                constraints=[cons],
+                bounds=list(zip(lower, upper, strict=True)),
+                options={"maxiter": 300, "ftol": 1e-12},
+            )
+            if abs(cons["fun"](r.x)) < 1e-7:
+                best = min(best, r.fun)
+        return 2 * (best - fmin) / fit.dispersion - crit
+
+    T_hat = float(lg.thr_u(fit.theta, spec))
+    from scipy.optimize import brentq
+
+    grid_hi = np.linspace(T_hat, 1.0 - 1e-6, 60)[1:]
+    grid_lo = np.linspace(T_hat, 0.1 + 1e-6, 60)[1:]
+    ends = []
+    for grid in (grid_lo, grid_hi):
+        prev = T_hat
+        end = grid[-1]
+        for T0 in grid:
+            if stat(T0) > 0:
+                end = brentq(stat, prev, T0, xtol=1e-6)
+                break
+            prev = T0
+        ends.append(end)
+    return T_hat, tuple(ends)
+
+
+@pytest.mark.parametrize("seed", [3, 8])
+def test_profile_interval_matches_a_brute_force_profile(seed) -> None:
+    x, k, n = simulate_study(seed, seeds_per_ratio=3, items=200, tau=0.3, e=0.6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ThresholdWarning)
+        fit = ThresholdFitter(interval="profile", test=False).fit(x, k, n=n)
+    T_hat, (lo, hi) = _brute_force_interval(x, k, n)
+    assert fit.threshold == pytest.approx(T_hat, abs=1e-9)
+    assert fit.ci[0] == pytest.approx(lo, abs=2e-4)
+    assert fit.ci[1] == pytest.approx(hi, abs=2e-4)
+
+
+def _fit(seed=4, **kw):
+    x, k, n = simulate_study(seed, seeds_per_ratio=3, items=200, tau=0.3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ThresholdWarning)
+        return ThresholdFitter(interval="profile", test=False, **kw).fit(x, k, n=n), (x, k, n)
+
+
+def test_other_levels_are_read_from_the_stored_profile() -> None:
+    fit, (x, k, n) = _fit()
+    lo80, hi80 = fit.conf_int(0.80)
+    lo95, hi95 = fit.ci
+    assert lo95 < lo80 < fit.threshold < hi80 < hi95
+    # the same as tracing the profile at that level
+    refit = ThresholdFitter(interval="profile", test=False, level=0.80).fit(x, k, n=n)
+    assert refit.ci == pytest.approx((lo80, hi80), abs=2e-3)
+    # and after a JSON round trip
+    again = ThresholdFit.from_dict(json.loads(json.dumps(fit.to_dict())))
+    assert again.conf_int(0.80) == pytest.approx((lo80, hi80), abs=1e-12)
+    assert again.ci == fit.ci
+
+
+def test_a_level_beyond_the_traced_profile_is_refused_with_the_highest_readable() -> None:
+    fit, _ = _fit()
+    with pytest.raises(ConfigError, match=r"levels up to 0\.99"):
+        fit.conf_int(0.99999)
+
+
+def test_a_fieller_fit_has_no_profile_to_read() -> None:
+    x, k, n = simulate_study(4)
+    fit = ThresholdFitter(interval="fieller", test=False).fit(x, k, n=n)
+    with pytest.raises(ConfigError, match="refit with interval='profile'"):
+        fit.conf_int(method="profile")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"threshold": "midpoint"},
+        {"log_x": True},
+        {"floor": "asymptote"},
+        {"ceiling": "asymptote"},
+        {"fixed": {"c": 0.35}},
+    ],
+)
+def test_profile_interval_for_every_threshold_definition(options) -> None:
+    fit, _ = _fit(**options)
+    lo, hi = fit.ci
+    assert lo < fit.threshold < hi
+    # a likelihood-ratio set of about the size of the delta-method interval
+    d_lo, d_hi = fit.conf_int(method="delta_x")
+    assert 0.3 < (hi - lo) / (d_hi - d_lo) < 3
+
+
+def test_near_the_reference_the_profile_stays_bounded_where_fieller_does_not() -> None:
+    # a curve still rising at x = 1.0 (recovery threshold 0.95), two seeds per ratio
+    x, k, n = simulate_study(26, seeds_per_ratio=2, items=100, tau=0.3, e=0.733)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ThresholdWarning)
+        fit = ThresholdFitter(interval="profile", test=False).fit(x, k, n=n)
+    f_lo, f_hi = fit.conf_int(method="fieller")
+    assert (f_lo, f_hi) == (0.1, 1.0)  # the Fieller set is the whole admissible range
+    lo, hi = fit.ci
+    assert 0.5 < lo < fit.threshold < hi <= 1.0
+    assert hi - lo < 0.5 * (f_hi - f_lo)
