@@ -15,7 +15,7 @@ from scipy.stats import t as tdist
 
 from dataquality_thresholds._fit import logistic as lg
 from dataquality_thresholds._fit.data import prepare
-from dataquality_thresholds._fit.logistic_profile import e_from_threshold
+from dataquality_thresholds._fit.logistic_profile import e_from_threshold, interval_from_table
 from dataquality_thresholds.errors import ConfigError, ThresholdWarning
 from dataquality_thresholds.fitting import ThresholdFit, ThresholdFitter
 
@@ -178,3 +178,27 @@ def test_near_the_reference_the_profile_stays_bounded_where_fieller_does_not() -
     lo, hi = fit.ci
     assert 0.5 < lo < fit.threshold < hi <= 1.0
     assert hi - lo < 0.5 * (f_hi - f_lo)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    roots=st.lists(st.floats(0.0, 6.0), min_size=1, max_size=8),
+    tq=st.floats(0.5, 3.0),
+)
+def test_reading_a_traced_side_gives_the_first_crossing(roots, tq) -> None:
+    # one side of a profile, |r| not necessarily monotone (several branches)
+    T_hat = 0.5
+    grid = T_hat + 0.05 * np.arange(1, len(roots) + 1)
+    table_T = np.r_[T_hat - 0.3, T_hat, grid]  # the lower side: one point far out
+    table_r = np.r_[-10.0, 0.0, roots]
+    limits = (0.1, 1.0)
+    reaches = np.flatnonzero(np.asarray(roots) >= tq)
+    if reaches.size == 0 and grid[-1] != limits[1]:
+        with pytest.raises(ValueError, match="traced"):
+            interval_from_table(table_T, table_r, T_hat, tq, limits, limits)
+        return
+    lo, hi, _ = interval_from_table(table_T, table_r, T_hat, tq, limits, limits)
+    j = int(reaches[0])
+    inner = T_hat if j == 0 else grid[j - 1]
+    assert inner - 1e-12 <= hi <= grid[j] + 1e-12  # between the last point inside and the first out
+    assert T_hat - 0.3 < lo < T_hat

@@ -392,8 +392,13 @@ def interval_from_table(
             end = float(0.5 * (g[j - 1] + g[j]))
         else:
             # T as a monotone cubic in |r| through the points up to the crossing
-            keep = np.flatnonzero(np.diff(r[: j + 1], prepend=-1.0) > 0)
-            end = float(PchipInterpolator(r[keep], g[keep])(tq))
+            # through the farthest point at each level up to the crossing: strictly
+            # increasing in |r|, and the last point inside is among them
+            rr = r[: j + 1]
+            later = np.minimum.accumulate(rr[::-1])[::-1]
+            keep = np.flatnonzero(np.r_[rr[:-1] < later[1:] - 1e-9, True])
+            with np.errstate(all="ignore"):
+                end = float(PchipInterpolator(r[keep], g[keep])(tq))
         limited |= abs(end - lim) <= tol
         out.append(end)
     return out[0], out[1], limited
