@@ -82,8 +82,9 @@ class ThresholdFitter:
     seed : int, SeedSequence or Generator, default 0
         Seed for the bootstrap and the threshold-exists test.
     interval : str, optional
-        ``"fieller"`` (logistic default), ``"delta"``, ``"delta_x"``, ``"bootstrap"``;
-        ``"profile"`` (changepoint default) or ``"delta"``.
+        For the logistic: ``"profile"`` (default; the quasi-likelihood profile of the
+        threshold), ``"fieller"``, ``"inverse"``, ``"delta"``, ``"delta_x"``,
+        ``"bootstrap"``. For changepoint models: ``"profile"`` (default) or ``"delta"``.
     changepoint : {"hinge", "segmented"}, default "hinge"
         Plateau model (slope then flat) or full segmented regression.
     fixed : mapping, optional
@@ -354,7 +355,7 @@ class ThresholdFitter:
             jac = np.ones(fit.free.size)
             jac[fit.free == 3] = est[3]
             cov = cov * np.outer(jac, jac)
-        interval = self.interval if self.method != "auto" and self.interval else "fieller"
+        interval = self.interval if self.method != "auto" and self.interval else "profile"
         base = self._base(data, seed_int)
         base["method"] = self.method if self.method != "auto" else "logistic"
         res = ThresholdFit(
@@ -412,17 +413,38 @@ class ThresholdFitter:
         tq = quantile(self.level, fit.q_df)
         if interval == "profile":
             firth = data.family == "binomial" and (self.penalty == "firth" or fit.separation)
-            prof = _lp.profile_threshold(
-                data,
-                fit,
-                spec,
-                to_u(data.x, self.log_x),
-                firth=firth,
-                tq=tq,
-                adm=res._admissible_u(),
-                se=float(np.sqrt(max(g @ fit.cov @ g, 0.0))),
-            )
-            extra.update(profile_grid=_tup(prof.grid), profile_root=_tup(prof.root))
+            try:
+                prof = _lp.profile_threshold(
+                    data,
+                    fit,
+                    spec,
+                    to_u(data.x, self.log_x),
+                    firth=firth,
+                    tq=tq,
+                    adm=res._admissible_u(),
+                    se=float(np.sqrt(max(g @ fit.cov @ g, 0.0))),
+                )
+                extra.update(profile_grid=_tup(prof.grid), profile_root=_tup(prof.root))
+                _lp.interval_from_table(
+                    prof.grid,
+                    prof.root,
+                    u_hat,
+                    tq,
+                    res._admissible_u(),
+                    _lp.trace_limits(res._admissible_u(), to_u(data.x, self.log_x)),
+                )
+            except (np.linalg.LinAlgError, FloatingPointError, ValueError) as exc:
+                warnings.warn(
+                    ConvergenceWarning(
+                        f"the threshold's profile could not be traced ({exc}); the interval "
+                        "is the Fieller-type one instead (interval='fieller')"
+                    ),
+                    stacklevel=3,
+                )
+                interval = "fieller"
+                extra.pop("profile_grid", None)
+                extra.pop("profile_root", None)
+                res = attrs.evolve(res, interval=interval)
         res = attrs.evolve(res, threshold=T, threshold_se=se, **extra)
         if interval in ("fieller", "profile"):
             _, _, unbounded = res._logistic_ci_clipped(interval, tq)

@@ -67,7 +67,7 @@ def test_logistic_recovers_threshold_and_interval_contains_it(study) -> None:
     assert lo < fit.threshold < hi
     assert lo <= truth <= hi
     assert fit.method == "logistic" and fit.model == "logistic" and fit.family == "binomial"
-    assert fit.interval == "fieller" and fit.level == 0.95
+    assert fit.interval == "profile" and fit.level == 0.95
     assert fit.nobs == 18 and fit.n_items == 9000 and fit.df_resid == 14
     assert set(fit.params) == {"b", "c", "d", "e"}
     assert fit.params["c"] == pytest.approx(0.35, abs=0.05)
@@ -127,13 +127,13 @@ def test_fixed_parameters_are_respected(study) -> None:
 def test_interval_methods_and_levels_nest(study) -> None:
     x, k, n = study(6)
     fit = ThresholdFitter(**FAST).fit(x, k, n=n)
-    for method in ("fieller", "inverse", "delta", "delta_x"):
+    for method in ("profile", "fieller", "inverse", "delta", "delta_x"):
         lo95, hi95 = fit.conf_int(0.95, method=method)
         lo80, hi80 = fit.conf_int(0.80, method=method)
         assert lo95 <= lo80 < fit.threshold < hi80 <= hi95
     assert fit.conf_int() == fit.ci
     with pytest.raises(ConfigError):
-        fit.conf_int(method="profile")
+        fit.conf_int(method="wald")
     with pytest.raises(ConfigError):
         fit.conf_int(method="bootstrap")  # not run
     with pytest.raises(ConfigError):
@@ -356,7 +356,7 @@ def test_summary_html_curve_and_position(study) -> None:
     x, k, n = study(16)
     fit = ThresholdFitter(**FAST).fit(x, k, n=n)
     text = fit.summary()
-    assert "threshold" in text and "interval" in text and "fieller" in text
+    assert "threshold" in text and "interval" in text and "profile" in text
     assert fit._repr_html_().startswith("<table>")
     xs, mu = fit.curve(50)
     assert xs.shape == mu.shape == (50,) and xs[0] == 0.1 and xs[-1] == 1.0

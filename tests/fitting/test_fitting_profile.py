@@ -202,3 +202,18 @@ def test_reading_a_traced_side_gives_the_first_crossing(roots, tq) -> None:
     inner = T_hat if j == 0 else grid[j - 1]
     assert inner - 1e-12 <= hi <= grid[j] + 1e-12  # between the last point inside and the first out
     assert T_hat - 0.3 < lo < T_hat
+
+
+def test_a_profile_that_cannot_be_traced_falls_back_to_fieller_with_a_warning(monkeypatch) -> None:
+    from dataquality_thresholds._fit import logistic_profile
+    from dataquality_thresholds.errors import ConvergenceWarning
+
+    def broken(*args, **kwargs):
+        raise np.linalg.LinAlgError("singular matrix")
+
+    monkeypatch.setattr(logistic_profile, "profile_threshold", broken)
+    x, k, n = simulate_study(4)
+    with pytest.warns(ConvergenceWarning, match="Fieller"):
+        fit = ThresholdFitter(test=False).fit(x, k, n=n)
+    assert fit.interval == "fieller" and not fit.profile_root
+    assert fit.ci == fit.conf_int(method="fieller")

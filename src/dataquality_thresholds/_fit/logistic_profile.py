@@ -33,10 +33,11 @@ __all__ = [
 ]
 
 #: Each side of the profile is traced until its signed root reaches this value (or
-#: the admissible range ends), so intervals up to about 99.5% need no refit.
+#: the fitted level's quantile, if larger; or the admissible limit), so intervals up
+#: to about 99% (with 10 or more residual degrees of freedom) need no refit.
 R_MAX = 3.5
 #: The profile is traced in steps of about this much signed root.
-R_STEP = 0.8
+R_STEP = 0.6
 
 
 def e_from_threshold(
@@ -111,6 +112,7 @@ class _Profiler:
         self.lower, self.upper = lower[fit.free][:-1], upper[fit.free][:-1]
         self.T0 = self.T_hat
         self.free = fit.free
+        self._last: tuple[bytes, np.ndarray] = (b"", np.empty(0))
         self.starts: list[tuple[float, np.ndarray]] = [(self.T_hat, p_hat[:-1].copy())]
         # to first order, holding T at T_hat + delta moves the estimate by
         # delta * Cov g / (g' Cov g): the first steps start from that line
@@ -135,15 +137,20 @@ class _Profiler:
         p = self._full(p3)
         return self.obj.f(p) if np.isfinite(p[-1]) else float("inf")
 
+    def _e_derivs(self, b: float) -> tuple[float, float]:
+        """``de/db`` and ``d2e/db2`` at fixed ``T0`` (central differences of the closed form)."""
+        h = 1e-5 * (1.0 + abs(b))
+        e_m, e_0, e_p = e_from_threshold(b + np.array([-h, 0.0, h]), self.T0, self.spec)
+        return float((e_p - e_m) / (2 * h)), float((e_p - 2 * e_0 + e_m) / (h * h))
+
     def grad(self, p3: np.ndarray) -> np.ndarray:
         p = self._full(p3)
         if not np.isfinite(p[-1]):
             return np.full(p3.size, np.nan)
         g = self.obj.grad(p)
-        h = 1e-6 * (1.0 + abs(p3[0]))
-        up, down = (e_from_threshold(p3[0] + s, self.T0, self.spec) for s in (h, -h))
+        self._last = (p3.tobytes(), g)  # the Hessian at the same point reuses it
         out = np.array(g[:-1], dtype=float)
-        out[0] += g[-1] * float(up - down) / (2 * h)
+        out[0] += g[-1] * self._e_derivs(float(p3[0]))[0]
         return out
 
     def hess(self, p3: np.ndarray) -> np.ndarray:
@@ -153,15 +160,15 @@ class _Profiler:
         is left out; the damped Newton steps only need a good approximation.
         """
         p = self._full(p3)
-        h = 1e-5 * (1.0 + abs(p3[0]))
-        e_m, e_0, e_p = (
-            float(e_from_threshold(p3[0] + s, self.T0, self.spec)) for s in (-h, 0.0, h)
-        )
+        e_b, e_bb = self._e_derivs(float(p3[0]))
+        key, g = self._last
+        if key != p3.tobytes():
+            g = self.obj.grad(p)
         M = np.zeros((p.size, p3.size))
         M[:-1, :] = np.eye(p3.size)
-        M[-1, 0] = (e_p - e_m) / (2 * h)
+        M[-1, 0] = e_b
         H = M.T @ self.obj.hess_plain(p) @ M
-        H[0, 0] += self.obj.grad(p)[-1] * (e_p - 2 * e_0 + e_m) / (h * h)
+        H[0, 0] += g[-1] * e_bb
         if self.obj.edge_on:  # the Jeffreys edge term -log(c (1 - c)) - log(d (1 - d))
             for j, i in enumerate(self.free[:-1]):
                 if i in (1, 2):
@@ -186,7 +193,7 @@ class _Profiler:
                 self.lower,
                 self.upper,
                 max_iter=100,
-                tol=1e-11,
+                tol=1e-10,
                 hess=self.hess,
             )
             if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
@@ -236,14 +243,14 @@ class _Profiler:
 
 
 def _side(
-    prof: _Profiler, sign: float, bound: float, first: float, span: float
+    prof: _Profiler, sign: float, bound: float, first: float, span: float, r_max: float
 ) -> list[tuple[float, float]]:
     """Trace one side of the profile outwards from the estimate, by continuation.
 
     Steps are sized so that ``|r|`` grows by about ``R_STEP`` each (from the local
     slope), and halved when a step's ``|r|`` jumps by more than ``2 R_STEP`` or the
     threshold cannot be reached: each minimisation then starts close to the branch
-    it continues. The trace stops past ``R_MAX`` or at ``bound``. Returns the traced
+    it continues. The trace stops past ``r_max`` or at ``bound``. Returns the traced
     ``(T, |r|)`` points; an unreachable threshold is recorded with ``|r| = inf``.
     """
     T_hat = prof.T_hat
@@ -262,7 +269,7 @@ def _side(
             step = 0.5 * abs(T - T_prev)
             continue
         pts.append((T, r))
-        if r >= R_MAX or bound == T:
+        if r >= r_max or bound == T:
             break
         slope = (r - r_prev) / abs(T - T_prev)
         aim = R_STEP / slope if slope > 0 else 2 * step
@@ -306,8 +313,9 @@ def profile_threshold(
     span = float(np.ptp(u[np.isfinite(u)]))
     step = float(np.clip(R_STEP * se if np.isfinite(se) else 0.05 * span, 1e-3 * span, span))
     lo_lim, hi_lim = trace_limits(adm, u)
-    hi = _side(prof, 1.0, hi_lim, step, span)
-    lo = _side(prof, -1.0, lo_lim, step, span)
+    r_max = max(R_MAX, tq + R_STEP)
+    hi = _side(prof, 1.0, hi_lim, step, span, r_max)
+    lo = _side(prof, -1.0, lo_lim, step, span, r_max)
     T = np.array([prof.T_hat] + [p[0] for p in hi] + [p[0] for p in lo])
     r = np.array([0.0] + [p[1] for p in hi] + [-p[1] for p in lo])
     r = np.clip(r, -1e6, 1e6)  # unreachable thresholds: a finite, JSON-safe "far out"

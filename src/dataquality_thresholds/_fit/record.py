@@ -176,9 +176,12 @@ class ThresholdFit:
         level : float, optional
             Coverage, in (0, 1); defaults to the fitter's ``level``.
         method : str, optional
-            ``"fieller"``, ``"delta"`` (working scale: log-x when ``log_x``),
-            ``"delta_x"`` (x scale) or ``"bootstrap"`` (if it was run) for the logistic;
-            ``"profile"`` or ``"delta"`` for changepoint models. Defaults to ``interval``.
+            ``"profile"`` (if it was traced), ``"fieller"``, ``"inverse"``, ``"delta"``
+            (working scale: log-x when ``log_x``), ``"delta_x"`` (x scale) or
+            ``"bootstrap"`` (if it was run) for the logistic; ``"profile"`` or
+            ``"delta"`` for changepoint models. Defaults to ``interval``. A traced
+            profile serves levels up to the one it was traced to (``|r|`` of 3.5 or
+            the fitted level's quantile plus 0.6, whichever is larger).
 
         Returns
         -------
