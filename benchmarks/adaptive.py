@@ -39,8 +39,17 @@ def study(seed: int, run_dir: str, **kw):
     data = load_domain("finance")
     backend = LocalStubBackend(AnswerBook.from_items(data.eval_items), seed=seed)
     spec = DomainSpec(pool=data.pool, eval_items=data.eval_items, judge=ReferenceJudge())
-    return Study(domains={"finance": spec}, backend=backend, probe=None, corruptions=("subtle",), size=100,
-                 run_dir=run_dir, seed=seed, eval_temperature=0.5, **kw)
+    return Study(
+        domains={"finance": spec},
+        backend=backend,
+        probe=None,
+        corruptions=("subtle",),
+        size=100,
+        run_dir=run_dir,
+        seed=seed,
+        eval_temperature=0.5,
+        **kw,
+    )
 
 
 def half_width(rows) -> float:
@@ -48,7 +57,9 @@ def half_width(rows) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            fit = ThresholdFitter(test=False).fit(x, [r["events"] for r in rows], n=[r["n"] for r in rows])
+            fit = ThresholdFitter(test=False).fit(
+                x, [r["events"] for r in rows], n=[r["n"] for r in rows]
+            )
         except Exception:
             return float("inf")
     lo, hi = fit.conf_int()
@@ -69,8 +80,16 @@ def fixed(seed: int) -> tuple[int | None, list[float]]:
 
 def adaptive(seed: int) -> tuple[int, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        res = study(seed, tmp, fractions=(0.1, 0.5, 1.0), replicates=2, design="adaptive", target_half_width=TARGET,
-                    max_fine_tunes=len(GRID) * MAX_SEEDS, max_rounds=40).run(progress=False)
+        res = study(
+            seed,
+            tmp,
+            fractions=(0.1, 0.5, 1.0),
+            replicates=2,
+            design="adaptive",
+            target_half_width=TARGET,
+            max_fine_tunes=len(GRID) * MAX_SEEDS,
+            max_rounds=40,
+        ).run(progress=False)
     rows = [r for r in res.metric("domain_score") if r["corruption"] == "subtle"]
     return len(res.jobs), half_width(rows)
 
@@ -81,7 +100,9 @@ def main() -> None:
     args = ap.parse_args()
     seeds = range(2) if args.quick else range(5)
     t0 = time.perf_counter()
-    print(f"target half-width {TARGET}; fixed grid {GRID} x k seeds (k <= {MAX_SEEDS}); adaptive from {{0.1,0.5,1}} x 2")
+    print(
+        f"target half-width {TARGET}; fixed grid {GRID} x k seeds (k <= {MAX_SEEDS}); adaptive from {{0.1,0.5,1}} x 2"
+    )
     fixed_n, adaptive_n = [], []
     for s in seeds:
         nf, widths = fixed(s)
@@ -89,12 +110,16 @@ def main() -> None:
         fixed_n.append(nf if nf is not None else np.nan)
         adaptive_n.append(na)
         shown = ", ".join(f"{w:.3f}" for w in widths)
-        print(f"seed {s}: fixed grid needs {nf if nf is not None else f'> {len(GRID) * MAX_SEEDS}'} fine-tunes "
-              f"(half-width by k: {shown}); adaptive needs {na} (final half-width {hw:.3f})")
+        print(
+            f"seed {s}: fixed grid needs {nf if nf is not None else f'> {len(GRID) * MAX_SEEDS}'} fine-tunes "
+            f"(half-width by k: {shown}); adaptive needs {na} (final half-width {hw:.3f})"
+        )
     f_mean = float(np.nanmean(fixed_n)) if not np.all(np.isnan(fixed_n)) else float("nan")
     a_mean = float(np.mean(adaptive_n))
-    print(f"mean fine-tunes: fixed {f_mean:.1f} (seeds that reached the target: {int(np.sum(~np.isnan(fixed_n)))}"
-          f"/{len(fixed_n)}), adaptive {a_mean:.1f}; ratio adaptive/fixed = {a_mean / f_mean:.2f} (target <= 0.5)")
+    print(
+        f"mean fine-tunes: fixed {f_mean:.1f} (seeds that reached the target: {int(np.sum(~np.isnan(fixed_n)))}"
+        f"/{len(fixed_n)}), adaptive {a_mean:.1f}; ratio adaptive/fixed = {a_mean / f_mean:.2f} (target <= 0.5)"
+    )
     print(f"wall time {time.perf_counter() - t0:.0f} s")
 
 

@@ -1,5 +1,8 @@
 """Simulation study of ThresholdFitter: bias, RMSE, coverage, width, speed.
 
+"whole" is the share of intervals that are the entire admissible range [0.1, 1.0]
+(the data exclude no threshold at all).
+
 Usage::
 
     python benchmarks/coverage.py            # full grid, 1000 replications per cell
@@ -164,11 +167,13 @@ def summarise(truth, est, lo, hi, conv):
     ok = np.isfinite(est)
     err = est[ok] - truth
     cover = (lo[ok] <= truth) & (truth <= hi[ok])
+    whole = (lo[ok] <= FRACTIONS[0] + 1e-9) & (hi[ok] >= FRACTIONS[-1] - 1e-9)
     return dict(
         bias=float(np.mean(err)),
         rmse=float(np.sqrt(np.mean(err**2))),
         cover=float(np.mean(cover)),
         width=float(np.median(hi[ok] - lo[ok])),
+        whole=float(np.mean(whole)),
         nonconv=float(1 - np.mean(conv)),
         failed=int((~ok).sum()),
     )
@@ -247,7 +252,8 @@ def load(folder: Path) -> dict:
 def report(cells, merged):
     print(
         f"{'truth':9s} {'T':>5s} {'seeds':>5s} {'items':>5s} {'tau':>4s} {'T_true':>7s} "
-        f"{'bias':>8s} {'rmse':>7s} {'cover':>6s} {'width':>6s} {'nonconv':>7s} {'reps':>5s}"
+        f"{'bias':>8s} {'rmse':>7s} {'cover':>6s} {'width':>6s} {'whole':>6s} {'nonconv':>7s} "
+        f"{'reps':>5s}"
     )
     worst = {}
     for cell in cells:
@@ -267,7 +273,7 @@ def report(cells, merged):
         print(
             f"{cell[0]:9s} {cell[1]:5.2f} {cell[2]:5d} {cell[3]:5d} {cell[4]:4.1f} {truth:7.4f} "
             f"{s['bias']:+8.4f} {s['rmse']:7.4f} {s['cover']:6.3f} {s['width']:6.3f} "
-            f"{s['nonconv']:7.3f} {n_reps:5d}{flag}"
+            f"{s['whole']:6.3f} {s['nonconv']:7.3f} {n_reps:5d}{flag}"
         )
         key = cell[0]
         worst.setdefault(key, []).append((s["cover"], abs(s["bias"]), cell[4]))

@@ -105,6 +105,9 @@ class _Profiler:
         self.spec = spec
         p_hat = fit.theta[fit.free]
         self.fmin = self.obj.f(p_hat)
+        # |r| to about 1e-4 needs the profiled objective to about 1e-5 phi r: stop
+        # each minimisation there rather than at machine precision
+        self.tol = 1e-6 * fit.dispersion / (1.0 + abs(self.fmin))
         self.disp = fit.dispersion
         self.T_hat = float(thr_u(fit.theta, spec))
         lower, upper = _bounds(data, u)
@@ -174,13 +177,32 @@ class _Profiler:
                 if i in (1, 2):
                     v = p[j]
                     H[j, j] += 1.0 / v**2 + 1.0 / (1.0 - v) ** 2
+        # The slope is the flat direction, where the left-out curvature matters: its
+        # row and column come from a forward difference of the exact gradient.
+        g3 = np.array(g[:-1], dtype=float)
+        g3[0] += g[-1] * e_b
+        h = 1e-6 * (1.0 + abs(p3[0]))
+        step = np.zeros_like(p3)
+        step[0] = h if p3[0] + h <= self.upper[0] else -h
+        col = (self.grad(p3 + step) - g3) / step[0]
+        self._last = (p3.tobytes(), g)
+        if np.all(np.isfinite(col)):
+            H[:, 0] = col
+            H[0, :] = col
         return np.asarray(H, dtype=float)
 
-    def root(self, T0: float) -> float:
-        """Signed root of the profiled objective at ``T0`` (infinite where unreachable)."""
+    def root(self, T0: float, from_T: float | None = None) -> float:
+        """Signed root of the profiled objective at ``T0`` (infinite where unreachable).
+
+        Starts from the neighbouring solutions, or from the one found at ``from_T``.
+        """
         self.T0 = float(T0)
         sign = 1.0 if self.T_hat <= T0 else -1.0
-        starts = [s for s in (self._reachable(c) for c in self._starts(self.T0)) if s is not None]
+        if from_T is None:
+            candidates = self._starts(self.T0)
+        else:
+            candidates = [x for t, x in self.starts if t == from_T][-1:]
+        starts = [s for s in (self._reachable(c) for c in candidates) if s is not None]
         if not starts:
             return sign * np.inf
         # the most promising start first; the others only if it does not converge
@@ -193,7 +215,8 @@ class _Profiler:
                 self.lower,
                 self.upper,
                 max_iter=100,
-                tol=1e-10,
+                tol=self.tol,
+                ftol=self.tol,
                 hess=self.hess,
             )
             if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
@@ -275,6 +298,26 @@ def _side(
         aim = R_STEP / slope if slope > 0 else 2 * step
         step = float(np.clip(aim, 0.5 * abs(T - T_prev), 3 * abs(T - T_prev)))
         T_prev, r_prev = T, r
+    return _backward(prof, pts)
+
+
+def _backward(prof: _Profiler, pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Re-solve points nearer the estimate from farther ones where ``|r|`` dips outwards.
+
+    The profile at each threshold is a global minimum over ``(b, c, d)``; continuation
+    outwards can stay on a higher branch (near a tested x, a curve rising steeply just
+    before it is a second branch). A farther point with a lower ``|r|`` shows that a
+    lower branch exists, so the nearer points are profiled again from its solution,
+    and the lower value is kept.
+    """
+    pts = list(pts)
+    for i in range(len(pts) - 2, -1, -1):
+        T, r = pts[i]
+        T_far, r_far = pts[i + 1]
+        if np.isfinite(r_far) and r_far < r:
+            r_new = abs(prof.root(T, from_T=T_far))
+            if r_new < r:
+                pts[i] = (T, r_new)
     return pts
 
 
@@ -314,34 +357,40 @@ def profile_threshold(
     step = float(np.clip(R_STEP * se if np.isfinite(se) else 0.05 * span, 1e-3 * span, span))
     lo_lim, hi_lim = trace_limits(adm, u)
     r_max = max(R_MAX, tq + R_STEP)
-    hi = _side(prof, 1.0, hi_lim, step, span, r_max)
-    lo = _side(prof, -1.0, lo_lim, step, span, r_max)
-    T = np.array([prof.T_hat] + [p[0] for p in hi] + [p[0] for p in lo])
-    r = np.array([0.0] + [p[1] for p in hi] + [-p[1] for p in lo])
-    r = np.clip(r, -1e6, 1e6)  # unreachable thresholds: a finite, JSON-safe "far out"
-    order = np.argsort(T, kind="stable")
-    table = Profile(T[order], r[order])
+    sides = {
+        1.0: _side(prof, 1.0, hi_lim, step, span, r_max),
+        -1.0: _side(prof, -1.0, lo_lim, step, span, r_max),
+    }
+    table = _table(prof.T_hat, sides)
     # pin the fitted level: profile again where the table puts each end (twice at most)
     for _ in range(2):
         try:
-            limits = (lo_lim, hi_lim)
-            ends = interval_from_table(table.grid, table.root, prof.T_hat, tq, adm, limits)
+            ends = interval_from_table(
+                table.grid, table.root, prof.T_hat, tq, adm, (lo_lim, hi_lim)
+            )
         except BeyondProfile:
             break
-        extra = [
-            (end, prof.root(end))
-            for end in ends[:2]
-            if np.isfinite(end) and lo_lim < end < hi_lim and end not in table.grid
-        ]
-        if not extra:
+        pinned = []
+        for sign, end in zip((-1.0, 1.0), ends[:2], strict=True):
+            if np.isfinite(end) and lo_lim < end < hi_lim and end not in table.grid:
+                r = abs(prof.root(end))
+                pinned.append(r)
+                pts = sorted(sides[sign] + [(end, r)], key=lambda p: abs(p[0] - prof.T_hat))
+                sides[sign] = _backward(prof, pts)
+        if not pinned:
             break
-        T = np.append(table.grid, [e[0] for e in extra])
-        r = np.clip(np.append(table.root, [e[1] for e in extra]), -1e6, 1e6)
-        order = np.argsort(T, kind="stable")
-        table = Profile(T[order], r[order])
-        if all(abs(abs(e[1]) - tq) < 2e-3 for e in extra):
+        table = _table(prof.T_hat, sides)
+        if all(abs(r - tq) < 2e-3 for r in pinned):
             break
     return table
+
+
+def _table(T_hat: float, sides: dict[float, list[tuple[float, float]]]) -> Profile:
+    T = np.array([T_hat] + [p[0] for sign in sides for p in sides[sign]])
+    r = np.array([0.0] + [sign * p[1] for sign in sides for p in sides[sign]])
+    r = np.clip(r, -1e6, 1e6)  # unreachable thresholds: a finite, JSON-safe "far out"
+    order = np.argsort(T, kind="stable")
+    return Profile(T[order], r[order])
 
 
 def trace_limits(adm: tuple[float, float], u: np.ndarray) -> tuple[float, float]:

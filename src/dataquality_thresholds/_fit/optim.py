@@ -58,13 +58,15 @@ def minimize_newton(
     *,
     max_iter: int = 200,
     tol: float = 1e-13,
+    ftol: float = 1e-10,
     hess_grad: Grad | None = None,
     hess: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> NewtonResult:
     """Minimise ``f`` by Levenberg-damped Newton steps clipped to a box.
 
     Converges when the decrease predicted by the Newton step (the Newton
-    decrement) falls below ``tol * (1 + |f|)``. ``hess_grad``, when given, is the
+    decrement) falls below ``tol * (1 + |f|)`` and the last decrease below
+    ``ftol * (1 + |f|)``. ``hess_grad``, when given, is the
     gradient whose derivative serves as the Hessian (e.g. the unpenalised part);
     ``hess``, when given, returns the Hessian (or an approximation) directly.
     """
@@ -115,7 +117,7 @@ def minimize_newton(
         decrement = float(-(g @ (xn - x)))
         x, f_old, fx = xn, fx, fn
         lam = max(lam / 10, 1e-12)
-        if abs(decrement) < tol * (1 + abs(fx)) and abs(f_old - fx) < 1e-10 * (1 + abs(fx)):
+        if abs(decrement) < tol * (1 + abs(fx)) and abs(f_old - fx) < ftol * (1 + abs(fx)):
             converged = True
             break
     span = np.where(np.isfinite(upper - lower), upper - lower, 1.0)
