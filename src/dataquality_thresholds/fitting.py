@@ -400,7 +400,7 @@ class ThresholdFitter:
             if draws.size < 0.5 * self.n_boot:
                 raise FitError(
                     f"only {draws.size} of {self.n_boot} bootstrap refits "
-                    "converged; use interval='fieller'"
+                    "converged; use interval='profile' (the default)"
                 )
             draws_x = np.exp(draws) if self.log_x else draws
             below = np.mean(draws_x < T) + 0.5 * np.mean(draws_x == T)

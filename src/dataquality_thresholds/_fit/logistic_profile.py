@@ -157,10 +157,12 @@ class _Profiler:
         return out
 
     def hess(self, p3: np.ndarray) -> np.ndarray:
-        """Chain-rule Hessian: the unpenalised curvature plus the midpoint's bend in ``b``.
+        """Hessian in ``(b, c, d)``: chain rule through ``e(b)``, exact in the slope.
 
-        The penalty's own curvature (order one against the likelihood's order ``n``)
-        is left out; the damped Newton steps only need a good approximation.
+        The ``(c, d)`` block is the unpenalised curvature (plus the Jeffreys edge
+        term); the penalty's own curvature, order one against the likelihood's order
+        ``n``, is left out there. Along the slope, the flat direction where it
+        matters, the row and column are a forward difference of the exact gradient.
         """
         p = self._full(p3)
         e_b, e_bb = self._e_derivs(float(p3[0]))
@@ -177,8 +179,6 @@ class _Profiler:
                 if i in (1, 2):
                     v = p[j]
                     H[j, j] += 1.0 / v**2 + 1.0 / (1.0 - v) ** 2
-        # The slope is the flat direction, where the left-out curvature matters: its
-        # row and column come from a forward difference of the exact gradient.
         g3 = np.array(g[:-1], dtype=float)
         g3[0] += g[-1] * e_b
         h = 1e-6 * (1.0 + abs(p3[0]))
