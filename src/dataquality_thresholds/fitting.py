@@ -409,8 +409,8 @@ class ThresholdFitter:
                 boot_z0=float(norm.ppf(np.clip(below, 1e-6, 1 - 1e-6))),
                 boot_failed=failed,
             )
-        unbounded = False
         tq = quantile(self.level, fit.q_df)
+        res = attrs.evolve(res, threshold=T, threshold_se=se, **extra)
         if interval == "profile":
             firth = data.family == "binomial" and (self.penalty == "firth" or fit.separation)
             try:
@@ -424,16 +424,12 @@ class ThresholdFitter:
                     adm=res._admissible_u(),
                     se=float(np.sqrt(max(g @ fit.cov @ g, 0.0))),
                 )
-                extra.update(profile_grid=_tup(prof.grid), profile_root=_tup(prof.root))
-                _lp.interval_from_table(
-                    prof.grid,
-                    prof.root,
-                    u_hat,
-                    tq,
-                    res._admissible_u(),
-                    _lp.trace_limits(res._admissible_u(), to_u(data.x, self.log_x)),
+                traced = attrs.evolve(
+                    res, profile_grid=_tup(prof.grid), profile_root=_tup(prof.root)
                 )
-            except (np.linalg.LinAlgError, FloatingPointError, ValueError) as exc:
+                lo, hi, unbounded = traced._logistic_ci_clipped("profile", tq)
+                return attrs.evolve(traced, ci=(lo, hi), unbounded=unbounded)
+            except (np.linalg.LinAlgError, FloatingPointError, ValueError, ConfigError) as exc:
                 warnings.warn(
                     ConvergenceWarning(
                         f"the threshold's profile could not be traced ({exc}); the interval "
@@ -442,13 +438,11 @@ class ThresholdFitter:
                     stacklevel=3,
                 )
                 interval = "fieller"
-                extra.pop("profile_grid", None)
-                extra.pop("profile_root", None)
                 res = attrs.evolve(res, interval=interval)
-        res = attrs.evolve(res, threshold=T, threshold_se=se, **extra)
-        if interval in ("fieller", "profile"):
-            _, _, unbounded = res._logistic_ci_clipped(interval, tq)
-        return attrs.evolve(res, ci=res.conf_int(), unbounded=unbounded)
+        if interval == "fieller":
+            lo, hi, unbounded = res._logistic_ci_clipped(interval, tq)
+            return attrs.evolve(res, ci=(lo, hi), unbounded=unbounded)
+        return attrs.evolve(res, ci=res.conf_int())
 
     def _fit_changepoint(self, data: RunData, u: np.ndarray, seed_int: int | None) -> ThresholdFit:
         kind = self.changepoint
