@@ -386,7 +386,8 @@ class ThresholdFitter:
                 f"parameters {dict(zip(names, _tup(est), strict=False))}"
             )
         T = res._from_u(u_hat)
-        se = float(np.sqrt(max(g @ fit.cov @ g, 0.0))) * (T if self.log_x else 1.0)
+        se_u = float(np.sqrt(max(g @ fit.cov @ g, 0.0)))  # working scale
+        se = se_u * (T if self.log_x else 1.0)
         extra: dict[str, Any] = {}
         if interval == "bootstrap":
             draws, failed = _lci.bootstrap(
@@ -422,7 +423,7 @@ class ThresholdFitter:
                     firth=firth,
                     tq=tq,
                     adm=res._admissible_u(),
-                    se=float(np.sqrt(max(g @ fit.cov @ g, 0.0))),
+                    se=se_u,
                 )
                 traced = attrs.evolve(
                     res, profile_grid=_tup(prof.grid), profile_root=_tup(prof.root)

@@ -19,8 +19,8 @@ from scipy.interpolate import PchipInterpolator
 from scipy.special import logit
 
 from .data import RunData
-from .logistic import LogisticFit, ThresholdSpec, _bounds, _Objective, thr_u
-from .optim import minimize_newton, num_grad
+from .logistic import LogisticFit, ThresholdSpec, _bounds, _Objective, thr_grad, thr_u
+from .optim import minimize_newton
 
 __all__ = [
     "R_MAX",
@@ -114,24 +114,17 @@ class _Profiler:
         # the free parameters are (b, [c], [d], e); e is given by (b, T0)
         self.lower, self.upper = lower[fit.free][:-1], upper[fit.free][:-1]
         self.T0 = self.T_hat
-        self.free = fit.free
         self._last: tuple[bytes, np.ndarray] = (b"", np.empty(0))
         self.starts: list[tuple[float, np.ndarray]] = [(self.T_hat, p_hat[:-1].copy())]
         # to first order, holding T at T_hat + delta moves the estimate by
         # delta * Cov g / (g' Cov g): the first steps start from that line
-        g = num_grad(lambda q: float(thr_u(self._theta(fit, q), spec)), p_hat, rel=1e-7)
+        _, g = thr_grad(fit, spec)
         cg = fit.cov @ g
         gcg = float(g @ cg)
         direction = (cg / gcg)[:-1] if gcg > 0 and np.all(np.isfinite(cg)) else None
         if direction is not None:
             direction[0] /= p_hat[0]  # d log b
         self.direction = direction
-
-    @staticmethod
-    def _theta(fit: LogisticFit, p: np.ndarray) -> np.ndarray:
-        t = np.array(fit.theta, dtype=float)
-        t[fit.free] = p
-        return t
 
     def _full(self, p3: np.ndarray) -> np.ndarray:
         return np.append(p3, e_from_threshold(p3[0], self.T0, self.spec))
@@ -175,7 +168,7 @@ class _Profiler:
         H = M.T @ self.obj.hess_plain(p) @ M
         H[0, 0] += g[-1] * e_bb
         if self.obj.edge_on:  # the Jeffreys edge term -log(c (1 - c)) - log(d (1 - d))
-            for j, i in enumerate(self.free[:-1]):
+            for j, i in enumerate(self.obj.free[:-1]):
                 if i in (1, 2):
                     v = p[j]
                     H[j, j] += 1.0 / v**2 + 1.0 / (1.0 - v) ** 2
