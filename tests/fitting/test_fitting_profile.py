@@ -217,3 +217,44 @@ def test_a_profile_that_cannot_be_traced_falls_back_to_fieller_with_a_warning(mo
         fit = ThresholdFitter(test=False).fit(x, k, n=n)
     assert fit.interval == "fieller" and not fit.profile_root
     assert fit.ci == fit.conf_int(method="fieller")
+
+
+def test_the_reported_interval_is_the_one_read_from_the_stored_table() -> None:
+    fit, _ = _fit()
+    assert fit.interval == "profile" and fit.profile_root
+    assert fit.ci == fit.conf_int()
+    assert fit.ci == fit.conf_int(fit.level, method="profile")
+    assert not fit.unbounded
+
+
+def test_a_profile_traced_short_of_the_level_falls_back_to_fieller(monkeypatch) -> None:
+    from dataquality_thresholds._fit import logistic_profile
+    from dataquality_thresholds.errors import ConvergenceWarning
+
+    real = logistic_profile.profile_threshold
+
+    def short(*args, **kwargs):
+        # keep only the points with |r| < 1: neither side reaches the fitted level
+        prof = real(*args, **kwargs)
+        keep = np.abs(prof.root) < 1.0
+        return logistic_profile.Profile(prof.grid[keep], prof.root[keep])
+
+    monkeypatch.setattr(logistic_profile, "profile_threshold", short)
+    x, k, n = simulate_study(4)
+    with pytest.warns(ConvergenceWarning, match="Fieller"):
+        fit = ThresholdFitter(test=False).fit(x, k, n=n)
+    assert fit.interval == "fieller" and not fit.profile_root
+    assert fit.ci == fit.conf_int(method="fieller")
+
+
+def test_a_failed_bootstrap_points_to_the_profile_default(monkeypatch) -> None:
+    from dataquality_thresholds._fit import logistic_ci
+    from dataquality_thresholds.errors import FitError
+
+    def mostly_failed(*args, **kwargs):
+        return np.array([0.5, 0.6]), 98
+
+    monkeypatch.setattr(logistic_ci, "bootstrap", mostly_failed)
+    x, k, n = simulate_study(4)
+    with pytest.raises(FitError, match=r"only 2 of 100 .*interval='profile'"):
+        ThresholdFitter(interval="bootstrap", n_boot=100, test=False).fit(x, k, n=n)
