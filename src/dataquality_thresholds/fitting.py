@@ -430,7 +430,8 @@ class ThresholdFitter:
                 )
                 lo, hi, unbounded = traced._logistic_ci_clipped("profile", tq)
                 return attrs.evolve(traced, ci=(lo, hi), unbounded=unbounded)
-            except (np.linalg.LinAlgError, FloatingPointError, ValueError, ConfigError) as exc:
+            # ValueError includes ConfigError: a traced table short of the fitted level
+            except (np.linalg.LinAlgError, FloatingPointError, ValueError) as exc:
                 warnings.warn(
                     ConvergenceWarning(
                         f"the threshold's profile could not be traced ({exc}); the interval "
