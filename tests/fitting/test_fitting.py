@@ -155,6 +155,26 @@ def test_bootstrap_is_seeded_and_brackets_the_estimate(study) -> None:
     assert a.boot_failed < 0.1 * 400
 
 
+@pytest.mark.parametrize(("phi", "scores"), [(1.0, False), (12.0, False), (0.004, True)])
+def test_bootstrap_resamples_have_the_fitted_mean_and_dispersion(phi, scores) -> None:
+    from dataquality_thresholds._fit.data import prepare
+    from dataquality_thresholds._fit.logistic_ci import simulate_runs
+
+    x, k, n = simulate_study(4)
+    data = prepare(x, k / n, log_x=False) if scores else prepare(x, k, n=n, log_x=False)
+    mu = 0.35 + 0.5 * expit(10 * (data.x - 0.45))
+    Y, K = simulate_runs(data, mu, phi, 4000, np.random.default_rng(0))
+    assert Y.shape == (4000, x.size)
+    np.testing.assert_allclose(Y.mean(axis=0), mu, atol=0.01)
+    if scores:
+        assert K is None
+        assert float(np.mean(Y.var(axis=0))) == pytest.approx(phi, rel=0.1)
+    else:
+        assert K is not None and np.all(K == np.round(K)) and np.all((K >= 0) & (K <= n))
+        ratio = Y.var(axis=0) / (mu * (1 - mu) / n)  # the dispersion, per run
+        assert float(np.mean(ratio)) == pytest.approx(phi, rel=0.1)
+
+
 # ---------------------------------------------------------- changepoint fits
 def _hinge_data(seed: int, psi: float = 0.6, seeds: int = 3, sd: float = 0.02):
     rng = np.random.default_rng(seed)

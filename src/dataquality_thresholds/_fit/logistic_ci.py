@@ -8,7 +8,7 @@ from scipy.special import expit, xlogy
 from .data import RunData
 from .logistic import LogisticFit, ThresholdSpec, _bounds, _mu_jac, thr_grad, thr_u
 
-__all__ = ["bootstrap", "fieller", "invert"]
+__all__ = ["bootstrap", "fieller", "invert", "simulate_runs"]
 
 
 def fieller(
@@ -110,6 +110,37 @@ def invert(
     return max(lo, adm[0]), min(hi, adm[1]), bool(clipped)
 
 
+def simulate_runs(
+    data: RunData, mu: np.ndarray, dispersion: float, n_sim: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Draw ``n_sim`` replicates of the runs from the curve ``mu`` (run-level values).
+
+    Binomial data: beta-binomial counts whose variance is ``dispersion`` times the
+    binomial one (the quasi-binomial model); scores: normal errors with variance
+    ``dispersion / w``. Returns ``(Y, K)`` of shape ``(n_sim, G)``; ``K`` (the
+    counts) is None for scores.
+    """
+    G = data.x.size
+    if data.family == "gaussian":
+        return mu + np.sqrt(dispersion / data.w) * rng.standard_normal((n_sim, G)), None
+    assert data.n is not None
+    N = data.n
+    rho = np.clip((dispersion - 1) / np.maximum(N - 1, 1), 0.0, 0.95)
+    m_ = np.clip(mu, 1e-9, 1 - 1e-9)
+    if np.any(rho > 0):
+        a = m_ * (1 - rho) / np.maximum(rho, 1e-12)
+        bb = (1 - m_) * (1 - rho) / np.maximum(rho, 1e-12)
+        P = np.where(
+            rho > 0,
+            rng.beta(np.broadcast_to(a, (n_sim, G)), np.broadcast_to(bb, (n_sim, G))),
+            m_,
+        )
+    else:
+        P = np.broadcast_to(m_, (n_sim, G))
+    K = rng.binomial(np.round(N).astype(np.int64), P).astype(float)
+    return K / N, K
+
+
 def bootstrap(
     data: RunData,
     fit: LogisticFit,
@@ -129,28 +160,8 @@ def bootstrap(
     u = np.log(np.where(data.x > 0, data.x, 1.0)) if log_x else data.x.copy()
     if log_x:
         u[data.x == 0] = -np.inf
-    G = data.x.size
-    mu = fit.fitted
-    if data.family == "gaussian":
-        Y = mu + np.sqrt(fit.dispersion / data.w) * rng.standard_normal((n_boot, G))
-        K = N = None
-    else:
-        assert data.n is not None
-        N = data.n
-        rho = np.clip((fit.dispersion - 1) / np.maximum(N - 1, 1), 0.0, 0.95)
-        m_ = np.clip(mu, 1e-9, 1 - 1e-9)
-        if np.any(rho > 0):
-            a = m_ * (1 - rho) / np.maximum(rho, 1e-12)
-            bb = (1 - m_) * (1 - rho) / np.maximum(rho, 1e-12)
-            P = np.where(
-                rho > 0,
-                rng.beta(np.broadcast_to(a, (n_boot, G)), np.broadcast_to(bb, (n_boot, G))),
-                m_,
-            )
-        else:
-            P = np.broadcast_to(m_, (n_boot, G))
-        K = rng.binomial(np.round(N).astype(np.int64), P).astype(float)
-        Y = K / N
+    Y, K = simulate_runs(data, fit.fitted, fit.dispersion, n_boot, rng)
+    N = None if K is None else data.n
     free = fit.free
     lower, upper = _bounds(data, u)
     lower, upper = lower[free], upper[free]
