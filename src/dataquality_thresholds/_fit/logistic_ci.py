@@ -116,7 +116,8 @@ def simulate_runs(
     """Draw ``n_sim`` replicates of the runs from the curve ``mu`` (run-level values).
 
     Binomial data: beta-binomial counts whose variance is ``dispersion`` times the
-    binomial one (the quasi-binomial model); scores: normal errors with variance
+    binomial one (the quasi-binomial model; the within-run correlation is capped at
+    0.95, so at most ``1 + 0.95 (n - 1)`` times); scores: normal errors with variance
     ``dispersion / w``. Returns ``(Y, K)`` of shape ``(n_sim, G)``; ``K`` (the
     counts) is None for scores.
     """
