@@ -8,6 +8,8 @@ Usage::
     python benchmarks/coverage.py            # full grid, 1000 replications per cell
     python benchmarks/coverage.py --quick    # 100 replications, a few minutes
     python benchmarks/coverage.py --reps 300 --workers 2
+    python benchmarks/coverage.py --save runs/cov   # stop at any time, rerun to resume
+    python benchmarks/coverage.py --report runs/cov # the tables from what is kept
 
 Design (see docs/fitting.md): fractions {0.1, 0.25, 0.5, 0.75, 0.9, 1.0}; seeds
 (runs) per ratio in {2, 3, 5}; items per run in {100, 500}; a run-level random
@@ -22,6 +24,8 @@ seeded; the figures are printed.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import multiprocessing as mp
 import os
 import sys
@@ -210,20 +214,33 @@ def speed():
 
 
 def simulate_all(args, tasks, t0):
+    """Run the tasks; with ``--save``, keep each and skip those an earlier run kept."""
     merged: dict = {}
+    todo = list(range(len(tasks)))
+    if args.save:
+        folder = Path(args.save)
+        merged = load(folder)
+        todo = [i for i in todo if not (folder / f"task{i:05d}.npz").exists()]
+        if len(todo) < len(tasks):
+            print(
+                f"  resuming: {len(tasks) - len(todo)} of {len(tasks)} tasks already in {folder}",
+                file=sys.stderr,
+                flush=True,
+            )
     with mp.get_context("spawn").Pool(args.workers) as pool:
-        for done, (cell, truth, est, lo, hi, conv, pv) in enumerate(
-            pool.imap_unordered(run_cell, tasks), 1
+        for done, (i, (cell, truth, est, lo, hi, conv, pv)) in enumerate(
+            pool.imap_unordered(_indexed, [(i, tasks[i]) for i in todo]), 1
         ):
             if done % 20 == 0:
                 print(
-                    f"  {done}/{len(tasks)} tasks, {time.perf_counter() - t0:.0f} s",
+                    f"  {done}/{len(todo)} tasks, {time.perf_counter() - t0:.0f} s",
                     file=sys.stderr,
                     flush=True,
                 )
             if args.save:
+                part = Path(args.save) / f"task{i:05d}.part.npz"
                 np.savez(
-                    Path(args.save) / f"task{done:05d}.npz",
+                    part,
                     cell=np.array(cell, dtype=object),
                     truth=truth,
                     est=est,
@@ -232,15 +249,46 @@ def simulate_all(args, tasks, t0):
                     conv=conv,
                     pv=pv,
                 )
+                part.replace(part.with_name(f"task{i:05d}.npz"))  # whole files only
             m = merged.setdefault(cell, [truth, [], [], [], [], []])
             for lst, arr in zip(m[1:], (est, lo, hi, conv, pv)):
                 lst.append(arr)
     return merged
 
 
+def _indexed(item):
+    i, task = item
+    return i, run_cell(task)
+
+
+def fitter_version() -> str:
+    """Digest of the fitter's source: a resumed run never mixes two versions of it."""
+    src = Path(__file__).resolve().parents[1] / "src" / "dataquality_thresholds"
+    h = hashlib.sha256()
+    for f in [src / "fitting.py", *sorted((src / "_fit").glob("*.py"))]:
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _check_folder(folder: Path, config: dict) -> None:
+    """Keep a run's settings with its tasks; refuse to mix tasks of different runs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "run.json"
+    if path.exists():
+        kept = json.loads(path.read_text())
+        if kept != config:
+            diff = sorted(k for k in set(kept) | set(config) if kept.get(k) != config.get(k))
+            raise SystemExit(
+                f"{folder} holds tasks of a run with other settings ({', '.join(diff)}); "
+                "use another folder"
+            )
+    else:
+        path.write_text(json.dumps(config, indent=1, sort_keys=True))
+
+
 def load(folder: Path) -> dict:
     merged: dict = {}
-    for f in sorted(folder.glob("task*.npz")):
+    for f in sorted(folder.glob("task[0-9]*[0-9].npz")):
         z = np.load(f, allow_pickle=True)
         cell = tuple(z["cell"].tolist())
         m = merged.setdefault(cell, [float(z["truth"]), [], [], [], [], []])
@@ -316,7 +364,12 @@ def main(argv=None):
         help="only print how far the design identifies each threshold (no simulation)",
     )
     ap.add_argument("--no-speed", action="store_true")
-    ap.add_argument("--save", default=None, help="folder to keep each finished task in")
+    ap.add_argument(
+        "--save",
+        default=None,
+        help="folder to keep each finished task in; run again with the same folder and "
+        "settings to resume (the tasks already there are skipped)",
+    )
     ap.add_argument(
         "--report", default=None, help="only print the tables from the tasks saved in this folder"
     )
@@ -356,7 +409,14 @@ def main(argv=None):
         merged = load(Path(args.report))
     else:
         if args.save:
-            Path(args.save).mkdir(parents=True, exist_ok=True)
+            config = {
+                "reps": reps,
+                "seed": args.seed,
+                "options": options,
+                "cells": [list(c) for c in cells],
+                "fitter": fitter_version(),
+            }
+            _check_folder(Path(args.save), config)
         merged = simulate_all(args, tasks, t0)
     elapsed = time.perf_counter() - t0
     report(cells, merged)

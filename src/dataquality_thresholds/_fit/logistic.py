@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -93,21 +94,44 @@ class _Objective:
         # probability scale its mode can sit on 0 or 1 (an unobserved top running to 1,
         # or separation), on the logit scale it cannot.
         self.edge_on = firth
+        # the objective is evaluated thousands of times per profile on a few dozen
+        # runs, where numpy's per-call overhead dominates: keep what does not change
+        self._finite = bool(np.all(np.isfinite(u)))
+        self._cd_at = np.array([j for j, i in enumerate(free) if i in (1, 2)], dtype=int)
+        if data.family == "binomial":
+            assert data.k is not None and data.n is not None
+            self._wn = data.w * data.n
+            self._nk = data.n - data.k
 
     def full(self, p: np.ndarray) -> np.ndarray:
         t = self.theta0.copy()
         t[self.free] = p
         return np.asarray(t, dtype=float)
 
+    def curve(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`_mu_jac` for one parameter vector (the same arithmetic, fewer calls)."""
+        if not self._finite:
+            return _mu_jac(theta, self.u)
+        b, c, d, m = theta.tolist()
+        du = self.u - m
+        s = expit(b * du)  # |b du| stays far below overflow within the bounds
+        ds = s * (1.0 - s)
+        J = np.empty((du.size, 4))
+        J[:, 0] = (d - c) * ds * du
+        J[:, 1] = 1.0 - s
+        J[:, 2] = s
+        J[:, 3] = -(d - c) * ds * b
+        return c + (d - c) * s, J
+
     def f(self, p: np.ndarray) -> float:
         d = self.data
-        mu, J = _mu_jac(self.full(p), self.u)
+        mu, J = self.curve(self.full(p))
         if d.family == "gaussian":
             return float(0.5 * np.sum(d.w * (d.y - mu) ** 2))
         assert d.k is not None and d.n is not None
-        if np.any((mu < 0) | (mu > 1)):
+        if mu.min() < 0 or mu.max() > 1:
             return float("inf")
-        val = -np.sum(d.w * (xlogy(d.k, mu) + xlogy(d.n - d.k, 1.0 - mu)))
+        val = -np.sum(d.w * (xlogy(d.k, mu) + xlogy(self._nk, 1.0 - mu)))
         if not np.isfinite(val):
             return float("inf")
         if self.firth:
@@ -119,17 +143,14 @@ class _Objective:
 
     def penalty(self, mu: np.ndarray, J: np.ndarray) -> float:
         """Firth (Jeffreys-prior) penalty ``-0.5 log det I(theta)``, expected information."""
-        d = self.data
-        assert d.n is not None
         v = mu * (1 - mu)
-        W = np.divide(d.w * d.n, v, out=np.zeros_like(v), where=v > 0)
+        W = np.divide(self._wn, v, out=np.zeros_like(v), where=v > 0)
         Jf = J[:, self.free]
         sign, logdet = np.linalg.slogdet(Jf.T @ (W[:, None] * Jf))
         return float(-0.5 * logdet) if sign > 0 else float("inf")
 
     def _cd(self, p: np.ndarray) -> np.ndarray:
-        t = self.full(p)
-        return np.array([t[i] for i in (1, 2) if i in self.free])
+        return np.asarray(np.asarray(p, dtype=float)[self._cd_at], dtype=float)
 
     def edge(self, p: np.ndarray) -> float:
         """Jacobian term that puts the Jeffreys penalty on the logit scale of ``c``, ``d``.
@@ -138,12 +159,14 @@ class _Objective:
         unbounded there); on the logit scale it cannot, so a floor or top stays inside
         (0, 1) even when every outcome at some x is 0 or 1.
         """
-        cd = self._cd(p)
         if not self.edge_on:
             return 0.0
-        if np.any((cd <= 0) | (cd >= 1)):
-            return float("inf") if cd.size else 0.0
-        return float(-np.sum(np.log(cd * (1 - cd))))
+        out = 0.0
+        for v in self._cd(p).tolist():
+            if not 0.0 < v < 1.0:
+                return float("inf")
+            out -= math.log(v * (1 - v))
+        return out
 
     def edge_grad(self, p: np.ndarray) -> np.ndarray:
         g = np.zeros(self.free.size)
@@ -160,7 +183,7 @@ class _Objective:
         d = self.data
         assert d.n is not None and d.k is not None
         theta = self.full(p)
-        mu, J = _mu_jac(theta, self.u)
+        mu, J = self.curve(theta)
         f = self.free
         Jf = J[:, f]
         Hm = _mu_hess(theta, self.u)[:, f][:, :, f]  # (G, p, p)
@@ -183,7 +206,7 @@ class _Objective:
         """Analytic Hessian of the unpenalised objective (observed information)."""
         d = self.data
         theta = self.full(p)
-        mu, J = _mu_jac(theta, self.u)
+        mu, J = self.curve(theta)
         f = self.free
         Jf = J[:, f]
         Hm = _mu_hess(theta, self.u)[:, f][:, :, f]
@@ -201,7 +224,7 @@ class _Objective:
         return np.asarray(Jf.T @ ((d.w * curv)[:, None] * Jf) - np.einsum("g,gjk->jk", d.w * r, Hm))
 
     def pen_at(self, p: np.ndarray) -> float:
-        mu, J = _mu_jac(self.full(p), self.u)
+        mu, J = self.curve(self.full(p))
         if np.any((mu <= 0) | (mu >= 1)):
             return float("inf")
         return self.penalty(mu, J) + self.edge(p)
@@ -213,7 +236,7 @@ class _Objective:
 
     def grad_plain(self, p: np.ndarray) -> np.ndarray:
         d = self.data
-        mu, J = _mu_jac(self.full(p), self.u)
+        mu, J = self.curve(self.full(p))
         if d.family == "gaussian":
             return np.asarray(-(J[:, self.free].T @ (d.w * (d.y - mu))), dtype=float)
         assert d.k is not None and d.n is not None

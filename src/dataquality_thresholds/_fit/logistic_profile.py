@@ -12,6 +12,7 @@ is centred on the estimate.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -51,6 +52,8 @@ def e_from_threshold(
     NaN where no midpoint gives that threshold at this slope (a recovery threshold
     beyond what a curve of slope ``b`` can reach).
     """
+    if np.ndim(b) == 0 and np.ndim(T) == 0:
+        return np.asarray(_e_scalar(float(b), float(T), spec))
     b = np.asarray(b, dtype=float)
     T = np.asarray(T, dtype=float)
     q, lo, ref = spec.q, spec.u_lo, spec.u_ref
@@ -74,6 +77,32 @@ def e_from_threshold(
             den = r_ref - r_t * ((1 - q) * r_ref + q)
             out = lo + np.log(-num / den) / b
     return np.asarray(np.where(np.isfinite(out), out, np.nan), dtype=float)
+
+
+def _e_scalar(b: float, T: float, spec: ThresholdSpec) -> float:
+    """Return :func:`e_from_threshold` for one slope.
+
+    The same formulas with ``math`` (bit for bit the same values here): the profile
+    calls it tens of thousands of times per fit.
+    """
+    q, lo, ref = spec.q, spec.u_lo, spec.u_ref
+    try:
+        if spec.kind == "midpoint":
+            out = T + 0.0 * b
+        elif spec.floor == "asymptote" and spec.ceiling == "asymptote":
+            out = T - math.log(q / (1 - q)) / b
+        elif spec.floor == "asymptote":
+            out = T + (math.log1p(-q) - math.log(q - math.exp(-b * (ref - T)))) / b
+        elif spec.ceiling == "asymptote":
+            out = T + (math.log((1 - q) - math.exp(-b * (T - lo))) - math.log(q)) / b
+        else:
+            r_t, r_ref = math.exp(-b * (T - lo)), math.exp(-b * (ref - lo))
+            num = (1 - q) + q * r_ref - r_t
+            den = r_ref - r_t * ((1 - q) * r_ref + q)
+            out = lo + math.log(-num / den) / b
+    except (ValueError, ZeroDivisionError, OverflowError):
+        return math.nan
+    return out if math.isfinite(out) else math.nan
 
 
 class Profile(NamedTuple):
@@ -113,6 +142,8 @@ class _Profiler:
         lower, upper = _bounds(data, u)
         # the free parameters are (b, [c], [d], e); e is given by (b, T0)
         self.lower, self.upper = lower[fit.free][:-1], upper[fit.free][:-1]
+        # with the Jeffreys edge term the floor and top sit strictly inside (0, 1)
+        self.interior = np.isin(fit.free[:-1], (1, 2)) if self.obj.edge_on else None
         self.T0 = self.T_hat
         self._last: tuple[bytes, np.ndarray] = (b"", np.empty(0))
         self.starts: list[tuple[float, np.ndarray]] = [(self.T_hat, p_hat[:-1].copy())]
@@ -136,7 +167,7 @@ class _Profiler:
     def _e_derivs(self, b: float) -> tuple[float, float]:
         """``de/db`` and ``d2e/db2`` at fixed ``T0`` (central differences of the closed form)."""
         h = 1e-5 * (1.0 + abs(b))
-        e_m, e_0, e_p = e_from_threshold(b + np.array([-h, 0.0, h]), self.T0, self.spec)
+        e_m, e_0, e_p = (_e_scalar(v, self.T0, self.spec) for v in (b - h, b, b + h))
         return float((e_p - e_m) / (2 * h)), float((e_p - 2 * e_0 + e_m) / (h * h))
 
     def grad(self, p3: np.ndarray) -> np.ndarray:
@@ -211,6 +242,7 @@ class _Profiler:
                 tol=self.tol,
                 ftol=self.tol,
                 hess=self.hess,
+                interior=self.interior,
             )
             if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
                 best = res
@@ -247,14 +279,21 @@ class _Profiler:
     def _reachable(self, start: np.ndarray) -> tuple[float, np.ndarray] | None:
         """Return a start from which ``T0`` can be reached, and ``f`` there.
 
-        Steeper slopes reach further, so the slope is raised until ``f`` is finite.
+        Steeper slopes reach further, so the slope is raised (by factors of 1.6, up to
+        its bound) until ``f`` is finite; the slopes that cannot reach ``T0`` at all
+        are screened out at once by the closed form of the midpoint.
         """
         x = np.clip(start.copy(), self.lower, self.upper)
-        for _ in range(30):
+        if self.interior is not None:  # a start on the barrier would creep back from it
+            x = np.where(self.interior, np.clip(x, 1e-3, 1 - 1e-3), x)
+        slopes = np.minimum(x[0] * 1.6 ** np.arange(30), self.upper[0])
+        slopes = slopes[: int(np.searchsorted(slopes, self.upper[0])) + 1]  # the bound once
+        reach = np.isfinite(e_from_threshold(slopes, self.T0, self.spec))
+        for b in slopes[reach]:
+            x[0] = b
             fx = self.f(x)
             if np.isfinite(fx):
                 return fx, x
-            x[0] = min(x[0] * 1.6, self.upper[0])
         return None
 
 

@@ -39,6 +39,17 @@ def num_hess(grad: Grad, x: np.ndarray, rel: float = 1e-5) -> np.ndarray:
     return np.asarray(0.5 * (H + H.T), dtype=float)
 
 
+def _to_boundary(
+    x: np.ndarray, step: np.ndarray, lower: np.ndarray, upper: np.ndarray, mask: np.ndarray
+) -> float:
+    """Largest factor <= 1 that keeps the masked parameters 10% of their gap off a bound."""
+    out = 1.0
+    for i in np.flatnonzero(mask & (step != 0)).tolist():
+        room = upper[i] - x[i] if step[i] > 0 else x[i] - lower[i]
+        out = min(out, 0.9 * room / abs(step[i]))
+    return float(out)
+
+
 class NewtonResult(NamedTuple):
     """Outcome of :func:`minimize_newton`."""
 
@@ -61,6 +72,7 @@ def minimize_newton(
     ftol: float = 1e-10,
     hess_grad: Grad | None = None,
     hess: Callable[[np.ndarray], np.ndarray] | None = None,
+    interior: np.ndarray | None = None,
 ) -> NewtonResult:
     """Minimise ``f`` by Levenberg-damped Newton steps clipped to a box.
 
@@ -69,6 +81,11 @@ def minimize_newton(
     ``ftol * (1 + |f|)``. ``hess_grad``, when given, is the
     gradient whose derivative serves as the Hessian (e.g. the unpenalised part);
     ``hess``, when given, returns the Hessian (or an approximation) directly.
+    ``interior``, when given, marks parameters whose minimum lies strictly inside
+    their bounds (a barrier such as ``-log(c (1 - c))`` in the objective): a step
+    moves each of them at most ``0.9`` of the way to its bound (the whole step is
+    shortened, keeping its direction), so a step cannot land on the barrier and
+    then creep back from it by halving distances.
     """
     x = np.clip(np.asarray(x0, dtype=float), lower, upper)
     fx = f(x)
@@ -106,6 +123,8 @@ def minimize_newton(
             except np.linalg.LinAlgError:
                 lam = max(lam * 10, 1e-8)
                 continue
+            if interior is not None:
+                step *= _to_boundary(x, step, lower, upper, interior)
             xn = np.clip(x + step, lower, upper)
             fn = f(xn)
             if np.isfinite(fn) and fn <= fx + 1e-15 * abs(fx):
