@@ -344,6 +344,15 @@ def report(cells, merged):
             f"  {key:9s} coverage {min(v[0] for v in pos):.3f} - {max(v[0] for v in pos):.3f}, "
             f"max |bias| {max(v[1] for v in pos):.4f}"
         )
+    pos = [v for vals in worst.values() for v in vals if v[2] > 0]
+    if pos:
+        band = [0.93 <= v[0] <= 0.97 for v in pos]
+        print(
+            f"\ntarget over the {len(pos)} tau > 0 cells: coverage in 93-97% in {sum(band)} "
+            f"({sum(v[0] > 0.97 for v in pos)} above, {sum(v[0] < 0.93 for v in pos)} below); "
+            f"|bias| < 0.01 in {sum(v[1] < 0.01 for v in pos)}; both in "
+            f"{sum(b and v[1] < 0.01 for b, v in zip(band, pos, strict=True))}"
+        )
 
 
 def main(argv=None):
