@@ -14,9 +14,19 @@ import numpy as np
 import pytest
 from scipy.special import expit, logit
 
+from dataquality_thresholds._fit import logistic as lg
+
 # the shared folder is a sibling of the repository root
 REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference_fits"
 FRACTIONS = (0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
+#: Every threshold definition of the logistic, on x in [0.1, 1.0].
+SPECS = [
+    lg.ThresholdSpec("recovery", 0.9, 0.1, 1.0, "range", "value"),
+    lg.ThresholdSpec("recovery", 0.8, 0.1, 1.0, "asymptote", "value"),
+    lg.ThresholdSpec("recovery", 0.9, 0.1, 1.0, "range", "asymptote"),
+    lg.ThresholdSpec("recovery", 0.7, 0.1, 1.0, "asymptote", "asymptote"),
+    lg.ThresholdSpec("midpoint", 0.5, 0.1, 1.0, "range", "value"),
+]
 
 
 def _case(name: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

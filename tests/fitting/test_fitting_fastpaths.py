@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from fitsim import SPECS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,14 +14,6 @@ from dataquality_thresholds._fit import logistic as lg
 from dataquality_thresholds._fit.data import prepare
 from dataquality_thresholds._fit.logistic_profile import e_from_threshold
 from dataquality_thresholds._fit.optim import minimize_newton
-
-SPECS = [
-    lg.ThresholdSpec("recovery", 0.9, 0.1, 1.0, "range", "value"),
-    lg.ThresholdSpec("recovery", 0.8, 0.1, 1.0, "asymptote", "value"),
-    lg.ThresholdSpec("recovery", 0.9, 0.1, 1.0, "range", "asymptote"),
-    lg.ThresholdSpec("recovery", 0.7, 0.1, 1.0, "asymptote", "asymptote"),
-    lg.ThresholdSpec("midpoint", 0.5, 0.1, 1.0, "range", "value"),
-]
 
 
 @settings(max_examples=400, deadline=None)

@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
-from fitsim import simulate_study
+from fitsim import SPECS, simulate_study
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize
@@ -18,14 +18,6 @@ from dataquality_thresholds._fit.data import prepare
 from dataquality_thresholds._fit.logistic_profile import e_from_threshold, interval_from_table
 from dataquality_thresholds.errors import ConfigError, ThresholdWarning
 from dataquality_thresholds.fitting import ThresholdFit, ThresholdFitter
-
-SPECS = [
-    lg.ThresholdSpec("recovery", 0.9, 0.1, 1.0, "range", "value"),
-    lg.ThresholdSpec("recovery", 0.8, 0.1, 1.0, "asymptote", "value"),
-    lg.ThresholdSpec("recovery", 0.9, 0.1, 1.0, "range", "asymptote"),
-    lg.ThresholdSpec("recovery", 0.7, 0.1, 1.0, "asymptote", "asymptote"),
-    lg.ThresholdSpec("midpoint", 0.5, 0.1, 1.0, "range", "value"),
-]
 
 
 @settings(max_examples=300, deadline=None)
