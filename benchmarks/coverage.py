@@ -286,6 +286,23 @@ def _check_folder(folder: Path, config: dict) -> None:
         path.write_text(json.dumps(config, indent=1, sort_keys=True))
 
 
+def _check_report(folder: Path) -> None:
+    """Say which fitter a saved run measured, and whether it is the one here now."""
+    path = folder / "run.json"
+    if not path.exists():
+        print(f"  {folder} has no run.json: the fitter that made its tasks is unknown")
+        return
+    kept = json.loads(path.read_text()).get("fitter")
+    now = fitter_version()
+    if kept == now:
+        print(f"  tasks made by this fitter (source digest {now})")
+    else:
+        print(
+            f"  WARNING: tasks made by another version of the fitter (source digest {kept}; "
+            f"this checkout's is {now}): the tables below describe that version"
+        )
+
+
 def load(folder: Path) -> dict:
     merged: dict = {}
     for f in sorted(folder.glob("task[0-9]*[0-9].npz")):
@@ -415,6 +432,7 @@ def main(argv=None):
         flush=True,
     )
     if args.report:
+        _check_report(Path(args.report))
         merged = load(Path(args.report))
     else:
         if args.save:
