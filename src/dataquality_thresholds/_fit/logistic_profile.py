@@ -21,7 +21,7 @@ from scipy.special import logit
 
 from .data import RunData
 from .logistic import LogisticFit, ThresholdSpec, _bounds, _Objective, thr_grad, thr_u
-from .optim import minimize_newton
+from .optim import NewtonResult, minimize_newton
 
 __all__ = [
     "R_MAX",
@@ -39,6 +39,16 @@ __all__ = [
 R_MAX = 3.5
 #: The profile is traced in steps of about this much signed root.
 R_STEP = 0.6
+#: Slopes tried on the steep branch (see ``_Profiler._steep``) at each threshold.
+STEEP_SLOPES = 12
+#: The steep branch is minimised from its best start when that start's objective is
+#: at most this much (in units of the dispersion) above the minimum already found.
+STEEP_MARGIN = 0.5
+#: The steep branch is tried only where the root already found is at least this: a
+#: lower branch inside it cannot change an interval of 68% or more.
+R_INNER = 1.0
+#: Each end of the interval is profiled again at most this many times to pin it.
+PIN_ROUNDS = 4
 
 
 def e_from_threshold(
@@ -138,6 +148,7 @@ class _Profiler:
         # each minimisation there rather than at machine precision
         self.tol = 1e-6 * fit.dispersion / (1.0 + abs(self.fmin))
         self.disp = fit.dispersion
+        self.f_inner = self.fmin + 0.5 * R_INNER**2 * self.disp
         self.T_hat = float(thr_u(fit.theta, spec))
         lower, upper = _bounds(data, u)
         # the free parameters are (b, [c], [d], e); e is given by (b, T0)
@@ -156,6 +167,8 @@ class _Profiler:
         if direction is not None:
             direction[0] /= p_hat[0]  # d log b
         self.direction = direction
+        wy = data.w * data.n if data.family == "binomial" and data.n is not None else data.w
+        self._wy = (wy, data.y)
 
     def _full(self, p3: np.ndarray) -> np.ndarray:
         return np.append(p3, e_from_threshold(p3[0], self.T0, self.spec))
@@ -232,27 +245,74 @@ class _Profiler:
         # the most promising start first; the others only if it does not converge
         best = None
         for _, x0 in sorted(starts, key=lambda s: s[0]):
-            res = minimize_newton(
-                self.f,
-                self.grad,
-                x0,
-                self.lower,
-                self.upper,
-                max_iter=100,
-                tol=self.tol,
-                ftol=self.tol,
-                hess=self.hess,
-                interior=self.interior,
-            )
+            res = self._minimise(x0)
             if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
                 best = res
             if res.converged:
                 break
         if best is None:
             return sign * np.inf
+        if from_T is None and best.fun > self.f_inner:
+            steep = self._steep()
+            # a start a little above the minimum found can still lead below it
+            if steep is not None and steep[0] < best.fun + STEEP_MARGIN * self.disp:
+                res = self._minimise(steep[1])
+                if np.isfinite(res.fun) and res.fun < best.fun:
+                    best = res
         res = best
         self.starts.append((self.T0, res.x))
         return sign * float(np.sqrt(max(2.0 * (res.fun - self.fmin) / self.disp, 0.0)))
+
+    def _minimise(self, x0: np.ndarray) -> NewtonResult:
+        return minimize_newton(
+            self.f,
+            self.grad,
+            x0,
+            self.lower,
+            self.upper,
+            max_iter=100,
+            tol=self.tol,
+            ftol=self.tol,
+            hess=self.hess,
+            interior=self.interior,
+        )
+
+    def _steep(self) -> tuple[float, np.ndarray] | None:
+        """Return the best start on the steep branch at ``T0``, and ``f`` there.
+
+        Between two tested x the data cannot tell where a steep rise sits: a curve
+        near a step there fits as well for every threshold in the gap. Continuation
+        from the estimate can miss that branch, above all just past a tested x, where
+        the steep curve passes through that x partway up. The top is set to the pooled
+        outcome above ``T0``, the floor to the pooled outcome below it, with and
+        without the nearest tested x below; the slope is scanned from the
+        estimate's up to its bound on a geometric grid.
+        """
+        u = self.obj.u
+        below = u < self.T0
+        if not below.any() or below.all():
+            return None
+        floors = [below, u < np.max(u[below])]
+        if not floors[1].any():
+            floors.pop()
+        w, y = self._wy
+        x0 = self.starts[0][1]
+        slopes = np.geomspace(max(x0[0], 1e-3 * self.upper[0]), self.upper[0], STEEP_SLOPES)
+        best: tuple[float, np.ndarray] | None = None
+        for floor in floors:
+            x = x0.copy()
+            for j, i in enumerate(self.obj.free[:-1]):
+                if i in (1, 2):
+                    side = floor if i == 1 else ~below
+                    v = float(np.sum(w[side] * y[side]) / np.sum(w[side]))
+                    x[j] = v if self.interior is None else min(max(v, 1e-3), 1 - 1e-3)
+            x = np.clip(x, self.lower, self.upper)
+            for b in slopes:
+                x[0] = b
+                fx = self.f(x)
+                if np.isfinite(fx) and (best is None or fx < best[0]):
+                    best = (fx, x.copy())
+        return best
 
     def forget(self, T0: float) -> None:
         """Drop the solution found at ``T0`` (a step that went too far)."""
@@ -353,6 +413,29 @@ def _backward(prof: _Profiler, pts: list[tuple[float, float]]) -> list[tuple[flo
     return pts
 
 
+def _confirm(
+    prof: _Profiler, T_hat: float, pts: list[tuple[float, float]], tq: float
+) -> list[tuple[float, float]]:
+    """Re-solve the first point at or past ``tq`` from the solution just inside it.
+
+    The interval's end is the first crossing of ``tq`` outwards, so one point left on
+    a higher branch would end it early. Each crossing point is profiled again from
+    its inner neighbour's solution (the estimate's for the first point) and the lower
+    value kept, until the crossing holds.
+    """
+    pts = list(pts)
+    for _ in range(len(pts)):
+        j = next((i for i, (_, r) in enumerate(pts) if r >= tq), None)
+        if j is None:
+            break
+        T, r = pts[j]
+        r_new = abs(prof.root(T, from_T=pts[j - 1][0] if j else T_hat))
+        if not r_new < r - 1e-3:
+            break
+        pts[j] = (T, r_new)
+    return pts
+
+
 def profile_threshold(
     data: RunData,
     fit: LogisticFit,
@@ -393,26 +476,33 @@ def profile_threshold(
         1.0: _side(prof, 1.0, hi_lim, step, span, r_max),
         -1.0: _side(prof, -1.0, lo_lim, step, span, r_max),
     }
+    sides = {sign: _confirm(prof, prof.T_hat, pts, tq) for sign, pts in sides.items()}
     table = _table(prof.T_hat, sides)
-    # pin the fitted level: profile again where the table puts each end (twice at most)
-    for _ in range(2):
+    # pin the fitted level: profile again where the table puts each end, until the
+    # root there is the quantile or the end stops moving (a cliff in the profile)
+    done = {-1.0: False, 1.0: False}
+    for _ in range(PIN_ROUNDS):
         try:
             ends = interval_from_table(
                 table.grid, table.root, prof.T_hat, tq, adm, (lo_lim, hi_lim)
             )
         except BeyondProfile:
             break
-        pinned = []
         for sign, end in zip((-1.0, 1.0), ends[:2], strict=True):
-            if np.isfinite(end) and lo_lim < end < hi_lim and end not in table.grid:
-                r = abs(prof.root(end))
-                pinned.append(r)
-                pts = sorted(sides[sign] + [(end, r)], key=lambda p: abs(p[0] - prof.T_hat))
-                sides[sign] = _backward(prof, pts)
-        if not pinned:
-            break
+            if done[sign] or not (np.isfinite(end) and lo_lim < end < hi_lim):
+                done[sign] = True
+                continue
+            near = min(abs(end - T) for T, _ in sides[sign]) if sides[sign] else np.inf
+            if near < 1e-5 * span:
+                done[sign] = True
+                continue
+            r = abs(prof.root(end))
+            pts = sorted(sides[sign] + [(end, r)], key=lambda p: abs(p[0] - prof.T_hat))
+            sides[sign] = _confirm(prof, prof.T_hat, _backward(prof, pts), tq)
+            r = next(v for t, v in sides[sign] if t == end)  # as re-solved
+            done[sign] = abs(r - tq) < 2e-3
         table = _table(prof.T_hat, sides)
-        if all(abs(r - tq) < 2e-3 for r in pinned):
+        if all(done.values()):
             break
     return table
 
