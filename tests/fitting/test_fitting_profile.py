@@ -294,3 +294,16 @@ def test_a_failed_bootstrap_points_to_the_profile_default(monkeypatch) -> None:
     x, k, n = simulate_study(4)
     with pytest.raises(FitError, match=r"only 2 of 100 .*interval='profile'"):
         ThresholdFitter(interval="bootstrap", n_boot=100, test=False).fit(x, k, n=n)
+
+
+def test_a_crossing_point_re_solved_below_the_level_is_traced_past() -> None:
+    # a Gompertz study (T = 0.5, 2 seeds x 500 items, tau 0.6) whose last traced
+    # point on one side drops below the quantile when re-solved from inside: the
+    # trace must go on from there, not fall back to the Fieller interval
+    x = np.repeat([0.1, 0.25, 0.5, 0.75, 0.9, 1.0], 2)
+    k = np.array([231, 183, 159, 249, 410, 446, 371, 471, 462, 418, 414, 423])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ThresholdWarning)
+        fit = ThresholdFitter(test=False).fit(x, k, n=np.full(12, 500))
+    assert fit.interval == "profile"
+    assert fit.ci[0] < fit.threshold < fit.ci[1]

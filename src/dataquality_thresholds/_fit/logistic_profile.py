@@ -358,9 +358,17 @@ class _Profiler:
 
 
 def _side(
-    prof: _Profiler, sign: float, bound: float, first: float, span: float, r_max: float
+    prof: _Profiler,
+    sign: float,
+    bound: float,
+    first: float,
+    span: float,
+    r_max: float,
+    start: tuple[float, float] | None = None,
 ) -> list[tuple[float, float]]:
     """Trace one side of the profile outwards from the estimate, by continuation.
+
+    ``start``, when given, is a traced ``(T, |r|)`` point to continue from instead.
 
     Steps are sized so that ``|r|`` grows by about ``R_STEP`` each (from the local
     slope), and halved when a step's ``|r|`` jumps by more than ``2 R_STEP`` or the
@@ -368,9 +376,8 @@ def _side(
     it continues. The trace stops past ``r_max`` or at ``bound``. Returns the traced
     ``(T, |r|)`` points; an unreachable threshold is recorded with ``|r| = inf``.
     """
-    T_hat = prof.T_hat
     pts: list[tuple[float, float]] = []
-    T_prev, r_prev = T_hat, 0.0
+    T_prev, r_prev = start if start is not None else (prof.T_hat, 0.0)
     step = first
     tiny = 1e-4 * span
     for _ in range(60):
@@ -436,6 +443,21 @@ def _confirm(
     return pts
 
 
+def _extend(
+    prof: _Profiler,
+    sign: float,
+    bound: float,
+    pts: list[tuple[float, float]],
+    span: float,
+    r_max: float,
+) -> list[tuple[float, float]]:
+    """Trace further out where re-solving left the last point short of ``r_max``."""
+    if not pts or pts[-1][1] >= r_max or pts[-1][0] == bound:
+        return pts
+    last = abs(pts[-1][0] - (pts[-2][0] if len(pts) > 1 else prof.T_hat))
+    return pts + _side(prof, sign, bound, max(last, 1e-3 * span), span, r_max, start=pts[-1])
+
+
 def profile_threshold(
     data: RunData,
     fit: LogisticFit,
@@ -476,7 +498,11 @@ def profile_threshold(
         1.0: _side(prof, 1.0, hi_lim, step, span, r_max),
         -1.0: _side(prof, -1.0, lo_lim, step, span, r_max),
     }
-    sides = {sign: _confirm(prof, prof.T_hat, pts, tq) for sign, pts in sides.items()}
+    bounds = {1.0: hi_lim, -1.0: lo_lim}
+    sides = {
+        sign: _extend(prof, sign, bounds[sign], _confirm(prof, prof.T_hat, pts, tq), span, r_max)
+        for sign, pts in sides.items()
+    }
     table = _table(prof.T_hat, sides)
     # pin the fitted level: profile again where the table puts each end, until the
     # root there is the quantile or the end stops moving (a cliff in the profile)
@@ -498,7 +524,8 @@ def profile_threshold(
                 continue
             r = abs(prof.root(end))
             pts = sorted(sides[sign] + [(end, r)], key=lambda p: abs(p[0] - prof.T_hat))
-            sides[sign] = _confirm(prof, prof.T_hat, _backward(prof, pts), tq)
+            pts = _confirm(prof, prof.T_hat, _backward(prof, pts), tq)
+            sides[sign] = _extend(prof, sign, bounds[sign], pts, span, r_max)
             r = next(v for t, v in sides[sign] if t == end)  # as re-solved
             done[sign] = abs(r - tq) < 2e-3
         table = _table(prof.T_hat, sides)
