@@ -421,7 +421,7 @@ def _backward(prof: _Profiler, pts: list[tuple[float, float]]) -> list[tuple[flo
 
 
 def _confirm(
-    prof: _Profiler, T_hat: float, pts: list[tuple[float, float]], tq: float
+    prof: _Profiler, pts: list[tuple[float, float]], tq: float
 ) -> list[tuple[float, float]]:
     """Re-solve the first point at or past ``tq`` from the solution just inside it.
 
@@ -436,7 +436,7 @@ def _confirm(
         if j is None:
             break
         T, r = pts[j]
-        r_new = abs(prof.root(T, from_T=pts[j - 1][0] if j else T_hat))
+        r_new = abs(prof.root(T, from_T=pts[j - 1][0] if j else prof.T_hat))
         if not r_new < r - 1e-3:
             break
         pts[j] = (T, r_new)
@@ -500,7 +500,7 @@ def profile_threshold(
     }
     bounds = {1.0: hi_lim, -1.0: lo_lim}
     sides = {
-        sign: _extend(prof, sign, bounds[sign], _confirm(prof, prof.T_hat, pts, tq), span, r_max)
+        sign: _extend(prof, sign, bounds[sign], _confirm(prof, pts, tq), span, r_max)
         for sign, pts in sides.items()
     }
     table = _table(prof.T_hat, sides)
@@ -524,7 +524,7 @@ def profile_threshold(
                 continue
             r = abs(prof.root(end))
             pts = sorted(sides[sign] + [(end, r)], key=lambda p: abs(p[0] - prof.T_hat))
-            pts = _confirm(prof, prof.T_hat, _backward(prof, pts), tq)
+            pts = _confirm(prof, _backward(prof, pts), tq)
             sides[sign] = _extend(prof, sign, bounds[sign], pts, span, r_max)
             r = next(v for t, v in sides[sign] if t == end)  # as re-solved
             done[sign] = abs(r - tq) < 2e-3
