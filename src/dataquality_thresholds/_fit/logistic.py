@@ -146,7 +146,8 @@ class _Objective:
         v = mu * (1 - mu)
         W = np.divide(self._wn, v, out=np.zeros_like(v), where=v > 0)
         Jf = J[:, self.free]
-        sign, logdet = np.linalg.slogdet(Jf.T @ (W[:, None] * Jf))
+        with np.errstate(divide="ignore", invalid="ignore"):  # singular: sign 0, -inf
+            sign, logdet = np.linalg.slogdet(Jf.T @ (W[:, None] * Jf))
         return float(-0.5 * logdet) if sign > 0 else float("inf")
 
     def _cd(self, p: np.ndarray) -> np.ndarray:
@@ -223,12 +224,6 @@ class _Objective:
         curv = np.where(np.isfinite(curv), curv, 0.0)
         return np.asarray(Jf.T @ ((d.w * curv)[:, None] * Jf) - np.einsum("g,gjk->jk", d.w * r, Hm))
 
-    def pen_at(self, p: np.ndarray) -> float:
-        mu, J = self.curve(self.full(p))
-        if np.any((mu <= 0) | (mu >= 1)):
-            return float("inf")
-        return self.penalty(mu, J) + self.edge(p)
-
     def grad(self, p: np.ndarray) -> np.ndarray:
         if self.firth:
             return np.asarray(self.grad_plain(p) + self.pen_grad(p), dtype=float)
@@ -287,8 +282,9 @@ def _start(
             _, J = _mu_jac(theta, u)
             W = data.w * data.n / (mu * (1 - mu))
             Jf = J[..., free]
-            sign, logdet = np.linalg.slogdet(np.einsum("pgi,pg,pgj->pij", Jf, W, Jf))
-            obj = np.where(sign > 0, obj - 0.5 * logdet, np.inf)
+            with np.errstate(divide="ignore", invalid="ignore"):  # singular: sign 0
+                sign, logdet = np.linalg.slogdet(np.einsum("pgi,pg,pgj->pij", Jf, W, Jf))
+                obj = np.where(sign > 0, obj - 0.5 * logdet, np.inf)
             cd = theta[:, [i for i in (1, 2) if i in free]]
             obj = obj - np.sum(np.log(cd * (1 - cd)), axis=1)
     return np.asarray(theta[int(np.nanargmin(obj))], dtype=float)
