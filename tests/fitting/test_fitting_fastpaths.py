@@ -104,3 +104,18 @@ def test_interior_steps_never_reach_the_bound() -> None:
     assert res.converged
     assert max(seen) < 0.999
     assert not res.at_bound
+
+
+def test_a_singular_information_gives_an_infinite_penalty_without_a_warning() -> None:
+    # a floor at 1e-10 and a rise far past the data leave the information's entries
+    # near 1e-300: numpy's slogdet then flags a division by zero (an error under this
+    # suite's filterwarnings); a general optimiser probing the profile went there
+    x = np.repeat([0.1, 0.25, 0.5, 0.75, 0.9, 1.0], 3)
+    data = prepare(x, np.arange(x.size) + 200.0, n=np.full(x.size, 500.0))
+    values = []
+    for e in np.linspace(5.3, 5.7, 41):
+        theta = np.array([80.0, 1e-10, 1.0, e])
+        obj = lg._Objective(data, data.x.copy(), theta, np.arange(4), firth=True)
+        values.append(obj.penalty(*obj.curve(theta)))
+        assert obj.f(theta) == math.inf or math.isfinite(obj.f(theta))
+    assert math.inf in values
