@@ -180,6 +180,8 @@ def summarise(truth, est, lo, hi, conv):
         whole=float(np.mean(whole)),
         nonconv=float(1 - np.mean(conv)),
         failed=int((~ok).sum()),
+        covered=int(cover.sum()),
+        fitted=int(ok.sum()),
     )
 
 
@@ -314,6 +316,63 @@ def load(folder: Path) -> dict:
     return merged
 
 
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval for a coverage of ``k`` in ``n`` (the Monte Carlo error)."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = k / n
+    mid = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(mid - half), float(mid + half)
+
+
+def cell_stats(cells, merged) -> list[tuple[tuple, float, dict]]:
+    """Per non-flat cell: (cell, true threshold, summary with the Monte Carlo interval)."""
+    out = []
+    for cell in cells:
+        if cell[0] == "flat" or cell not in merged:
+            continue
+        truth, *parts = merged[cell]
+        est, lo, hi, conv, _ = (np.concatenate(p) for p in parts)
+        s = summarise(truth, est, lo, hi, conv)
+        s["reps"] = int(est.size)
+        s["mc"] = wilson(s["covered"], s["fitted"])
+        out.append((cell, truth, s))
+    return out
+
+
+def markdown(cells, merged) -> None:
+    """The tables of docs/fitting.md: a summary over seeds x items, then every cell."""
+    stats = [row for row in cell_stats(cells, merged) if row[0][4] > 0]
+    groups: dict = {}
+    for cell, _, s in stats:
+        groups.setdefault((cell[0], cell[1], cell[4]), []).append(s)
+    print("\n| truth | T | tau | coverage | bias | median width | whole range | reps |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (shape, target, tau), ss in groups.items():
+        cov = [s["cover"] for s in ss]
+        bias = [s["bias"] for s in ss]
+        width = [s["width"] for s in ss]
+        reps = [s["reps"] for s in ss]
+        print(
+            f"| {shape} | {target:.2f} | {tau:.1f} | {min(cov):.3f}-{max(cov):.3f} | "
+            f"{min(bias):+.3f} to {max(bias):+.3f} | {min(width):.2f}-{max(width):.2f} | "
+            f"{max(s['whole'] for s in ss):.2f} | {min(reps)}-{max(reps)} |"
+        )
+    print(
+        "\n| truth | T | seeds | items | tau | T_true | bias | RMSE | coverage | "
+        "Monte Carlo 95% | width | whole | non-conv | reps |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for cell, truth, s in stats:
+        print(
+            f"| {cell[0]} | {cell[1]:.2f} | {cell[2]} | {cell[3]} | {cell[4]:.1f} | "
+            f"{truth:.4f} | {s['bias']:+.4f} | {s['rmse']:.4f} | {s['cover']:.3f} | "
+            f"{s['mc'][0]:.3f}-{s['mc'][1]:.3f} | {s['width']:.3f} | {s['whole']:.3f} | "
+            f"{s['nonconv']:.3f} | {s['reps']} |"
+        )
+
+
 def report(cells, merged):
     print(
         f"{'truth':9s} {'T':>5s} {'seeds':>5s} {'items':>5s} {'tau':>4s} {'T_true':>7s} "
@@ -321,15 +380,8 @@ def report(cells, merged):
         f"{'reps':>5s}"
     )
     worst = {}
-    for cell in cells:
-        if cell[0] == "flat":
-            continue
-        if cell not in merged:
-            continue
-        truth, *parts = merged[cell]
-        est, lo, hi, conv, _ = (np.concatenate(p) for p in parts)
-        s = summarise(truth, est, lo, hi, conv)
-        n_reps = est.size
+    for cell, truth, s in cell_stats(cells, merged):
+        n_reps = s["reps"]
         flag = (
             ""
             if (cell[4] == 0 or (0.93 <= s["cover"] <= 0.97 and abs(s["bias"]) < 0.01))
@@ -341,7 +393,7 @@ def report(cells, merged):
             f"{s['whole']:6.3f} {s['nonconv']:7.3f} {n_reps:5d}{flag}"
         )
         key = cell[0]
-        worst.setdefault(key, []).append((s["cover"], abs(s["bias"]), cell[4]))
+        worst.setdefault(key, []).append((s["cover"], abs(s["bias"]), cell[4], s["mc"]))
     print("\ntype-I error of 'threshold exists' (flat truth, alpha = 0.05, 199 bootstrap draws):")
     for cell in cells:
         if cell[0] != "flat" or cell not in merged:
@@ -370,6 +422,14 @@ def report(cells, merged):
             f"|bias| < 0.01 in {sum(v[1] < 0.01 for v in pos)}; both in "
             f"{sum(b and v[1] < 0.01 for b, v in zip(band, pos, strict=True))}"
         )
+        # a cell's coverage is an estimate: say which cells are clearly off the band
+        above = sum(v[3][0] > 0.97 for v in pos)
+        below = sum(v[3][1] < 0.93 for v in pos)
+        print(
+            f"Monte Carlo error: the 95% Wilson interval of coverage lies wholly above 0.97 in "
+            f"{above} cells, wholly below 0.93 in {below}, and meets the band in "
+            f"{len(pos) - above - below}"
+        )
 
 
 def main(argv=None):
@@ -390,6 +450,9 @@ def main(argv=None):
         help="only print how far the design identifies each threshold (no simulation)",
     )
     ap.add_argument("--no-speed", action="store_true")
+    ap.add_argument(
+        "--markdown", action="store_true", help="also print the tables of docs/fitting.md"
+    )
     ap.add_argument(
         "--save",
         default=None,
@@ -447,6 +510,8 @@ def main(argv=None):
         merged = simulate_all(args, tasks, t0)
     elapsed = time.perf_counter() - t0
     report(cells, merged)
+    if args.markdown:
+        markdown(cells, merged)
     print(f"\nsimulation wall time {elapsed:.0f} s")
     identification(shapes, targets, taus)
     if not args.no_speed:
