@@ -10,6 +10,10 @@ Usage::
     python benchmarks/coverage.py --reps 300 --workers 2
     python benchmarks/coverage.py --save runs/cov   # stop at any time, rerun to resume
     python benchmarks/coverage.py --report runs/cov # the tables from what is kept
+    python benchmarks/coverage.py --report runs/cov --markdown  # and docs/fitting.md's tables
+
+The default fitter's run is kept in benchmarks/results/coverage-1000 (resume it with
+``--reps 1000 --taus 0.3,0.6 --no-flat --save benchmarks/results/coverage-1000``).
 
 Design (see docs/fitting.md): fractions {0.1, 0.25, 0.5, 0.75, 0.9, 1.0}; seeds
 (runs) per ratio in {2, 3, 5}; items per run in {100, 500}; a run-level random
