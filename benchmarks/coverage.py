@@ -345,9 +345,9 @@ def cell_stats(cells, merged) -> list[tuple[tuple, float, dict]]:
     return out
 
 
-def markdown(cells, merged) -> None:
-    """The tables of docs/fitting.md: a summary over seeds x items, then every cell."""
-    stats = [row for row in cell_stats(cells, merged) if row[0][4] > 0]
+def markdown(stats) -> None:
+    """The tables of docs/fitting.md from ``cell_stats``: a summary over seeds x items, then every cell."""
+    stats = [row for row in stats if row[0][4] > 0]
     groups: dict = {}
     for cell, _, s in stats:
         groups.setdefault((cell[0], cell[1], cell[4]), []).append(s)
@@ -378,13 +378,15 @@ def markdown(cells, merged) -> None:
 
 
 def report(cells, merged):
+    """Print the tables; return the per-cell summaries (``cell_stats``) they were made from."""
     print(
         f"{'truth':9s} {'T':>5s} {'seeds':>5s} {'items':>5s} {'tau':>4s} {'T_true':>7s} "
         f"{'bias':>8s} {'rmse':>7s} {'cover':>6s} {'width':>6s} {'whole':>6s} {'nonconv':>7s} "
         f"{'reps':>5s}"
     )
     worst = {}
-    for cell, truth, s in cell_stats(cells, merged):
+    stats = cell_stats(cells, merged)
+    for cell, truth, s in stats:
         n_reps = s["reps"]
         flag = (
             ""
@@ -434,6 +436,7 @@ def report(cells, merged):
             f"{above} cells, wholly below 0.93 in {below}, and meets the band in "
             f"{len(pos) - above - below}"
         )
+    return stats
 
 
 def main(argv=None):
@@ -513,9 +516,9 @@ def main(argv=None):
             _check_folder(Path(args.save), config)
         merged = simulate_all(args, tasks, t0)
     elapsed = time.perf_counter() - t0
-    report(cells, merged)
+    stats = report(cells, merged)
     if args.markdown:
-        markdown(cells, merged)
+        markdown(stats)
     print(f"\nsimulation wall time {elapsed:.0f} s")
     identification(shapes, targets, taus)
     if not args.no_speed:
