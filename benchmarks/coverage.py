@@ -11,6 +11,8 @@ Usage::
     python benchmarks/coverage.py --save runs/cov   # stop at any time, rerun to resume
     python benchmarks/coverage.py --report runs/cov # the tables from what is kept
     python benchmarks/coverage.py --report runs/cov --markdown  # and docs/fitting.md's tables
+    python benchmarks/coverage.py --report benchmarks/results/coverage-1000 \
+        --taus 0.3,0.6 --no-flat --no-speed --docs-update docs/fitting.md  # rewrite them there
 
 The default fitter's run is kept in benchmarks/results/coverage-1000 (resume it with
 ``--reps 1000 --taus 0.3,0.6 --no-flat --save benchmarks/results/coverage-1000``).
@@ -345,36 +347,112 @@ def cell_stats(cells, merged) -> list[tuple[tuple, float, dict]]:
     return out
 
 
-def markdown(stats) -> None:
+SUMMARY_BLOCK, CELLS_BLOCK = "coverage summary", "coverage cells"
+
+
+def markdown(stats) -> tuple[list[str], list[str]]:
     """The tables of docs/fitting.md from ``cell_stats``: a summary over seeds x items, then every cell."""
     stats = [row for row in stats if row[0][4] > 0]
     groups: dict = {}
     for cell, _, s in stats:
         groups.setdefault((cell[0], cell[1], cell[4]), []).append(s)
-    print("\n| truth | T | tau | coverage | bias | median width | whole range | reps |")
-    print("|---|---|---|---|---|---|---|---|")
+    summary = [
+        "| truth | T | tau | coverage | bias | median width | whole range | reps |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for (shape, target, tau), ss in groups.items():
         cov = [s["cover"] for s in ss]
         bias = [s["bias"] for s in ss]
         width = [s["width"] for s in ss]
         reps = [s["reps"] for s in ss]
-        print(
+        summary.append(
             f"| {shape} | {target:.2f} | {tau:.1f} | {min(cov):.3f}-{max(cov):.3f} | "
             f"{min(bias):+.3f} to {max(bias):+.3f} | {min(width):.2f}-{max(width):.2f} | "
             f"{max(s['whole'] for s in ss):.2f} | {min(reps)}-{max(reps)} |"
         )
-    print(
-        "\n| truth | T | seeds | items | tau | T_true | bias | RMSE | coverage | "
-        "Monte Carlo 95% | width | whole | non-conv | reps |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    full = [
+        "| truth | T | seeds | items | tau | T_true | bias | RMSE | coverage | "
+        "Monte Carlo 95% | width | whole | non-conv | reps |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for cell, truth, s in stats:
-        print(
+        full.append(
             f"| {cell[0]} | {cell[1]:.2f} | {cell[2]} | {cell[3]} | {cell[4]:.1f} | "
             f"{truth:.4f} | {s['bias']:+.4f} | {s['rmse']:.4f} | {s['cover']:.3f} | "
             f"{s['mc'][0]:.3f}-{s['mc'][1]:.3f} | {s['width']:.3f} | {s['whole']:.3f} | "
             f"{s['nonconv']:.3f} | {s['reps']} |"
         )
+    return summary, full
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def _block(lines: list[str], name: str, path: Path) -> tuple[int, int]:
+    """Line indices of the table between ``<!-- begin: name -->`` and ``<!-- end: name -->``."""
+    begin, end = f"<!-- begin: {name} -->", f"<!-- end: {name} -->"
+    found = [i for i, line in enumerate(lines) if line.strip() == begin]
+    if len(found) != 1:
+        raise SystemExit(f"{path}: expected one line {begin!r}, found {len(found)}")
+    start = found[0] + 1
+    stop = next((i for i in range(start, len(lines)) if lines[i].strip() == end), None)
+    if stop is None:
+        raise SystemExit(f"{path}:{found[0] + 1}: {begin!r} has no {end!r} after it")
+    return start, stop
+
+
+def _carry_columns(old: list[str], new: list[str], path: Path, first: int) -> list[str]:
+    """The new summary, with the old table's columns past the generated ones kept by row.
+
+    Those columns come from other runs (the Fieller interval's); a row is matched on
+    (truth, T, tau) and gets ``-`` where the old table had no such row.
+    """
+    table = [(i, line) for i, line in enumerate(old) if line.startswith("|")]
+    if len(table) < 2:
+        return new
+    width = len(_cells(new[0]))
+    header = _cells(table[0][1])
+    if header[:width] != _cells(new[0]):
+        raise SystemExit(
+            f"{path}:{first + table[0][0] + 1}: the table's first {width} columns are not "
+            f"the generated ones ({' | '.join(_cells(new[0]))})"
+        )
+    extra = header[width:]
+    if not extra:
+        return new
+    kept = {}
+    for i, line in table[2:]:
+        row = _cells(line)
+        if len(row) != len(header):
+            raise SystemExit(
+                f"{path}:{first + i + 1}: {len(row)} cells in a table of {len(header)} columns"
+            )
+        kept[tuple(row[:3])] = row[width:]
+    out = [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for line in new[2:]:
+        row = _cells(line)
+        out.append("| " + " | ".join(row + kept.get(tuple(row[:3]), ["-"] * len(extra))) + " |")
+    return out
+
+
+def update_docs(path: Path, summary: list[str], full: list[str]) -> None:
+    """Replace the two marked tables in ``path`` (all or nothing: written via a temporary file)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    s0, s1 = _block(lines, SUMMARY_BLOCK, path)
+    f0, f1 = _block(lines, CELLS_BLOCK, path)
+    if s0 < f1 and f0 < s1:
+        raise SystemExit(f"{path}: the {SUMMARY_BLOCK!r} and {CELLS_BLOCK!r} blocks overlap")
+    blocks = {s0: (s1, _carry_columns(lines[s0:s1], summary, path, s0)), f0: (f1, full)}
+    for start in sorted(blocks, reverse=True):  # the later block first: indices stay valid
+        stop, table = blocks[start]
+        lines[start:stop] = ["", *table, ""]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def report(cells, merged):
@@ -461,6 +539,13 @@ def main(argv=None):
         "--markdown", action="store_true", help="also print the tables of docs/fitting.md"
     )
     ap.add_argument(
+        "--docs-update",
+        default=None,
+        metavar="FILE",
+        help="with --report: replace the tables between FILE's '<!-- begin: coverage summary -->' "
+        "and '<!-- begin: coverage cells -->' markers (and their end markers) by this run's",
+    )
+    ap.add_argument(
         "--save",
         default=None,
         help="folder to keep each finished task in; run again with the same folder and "
@@ -470,6 +555,8 @@ def main(argv=None):
         "--report", default=None, help="only print the tables from the tasks saved in this folder"
     )
     args = ap.parse_args(argv)
+    if args.docs_update and not args.report:
+        ap.error("--docs-update needs --report FOLDER (the tables come from a saved run)")
     reps = args.reps or (100 if args.quick else 1000)
     options = {}
     if args.method:
@@ -517,8 +604,13 @@ def main(argv=None):
         merged = simulate_all(args, tasks, t0)
     elapsed = time.perf_counter() - t0
     stats = report(cells, merged)
-    if args.markdown:
-        markdown(stats)
+    if args.markdown or args.docs_update:
+        summary, full = markdown(stats)
+        if args.markdown:
+            print("", *summary, "", *full, sep="\n")
+        if args.docs_update:
+            update_docs(Path(args.docs_update), summary, full)
+            print(f"\n{args.docs_update}: tables replaced")
     print(f"\nsimulation wall time {elapsed:.0f} s")
     identification(shapes, targets, taus)
     if not args.no_speed:
