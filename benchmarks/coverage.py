@@ -351,7 +351,7 @@ SUMMARY_BLOCK, CELLS_BLOCK = "coverage summary", "coverage cells"
 
 
 def markdown(stats) -> tuple[list[str], list[str]]:
-    """The tables of docs/fitting.md from ``cell_stats``: a summary over seeds x items, then every cell."""
+    """docs/fitting.md's tables from ``cell_stats`` as markdown lines: (summary over seeds x items, every cell)."""
     stats = [row for row in stats if row[0][4] > 0]
     groups: dict = {}
     for cell, _, s in stats:
