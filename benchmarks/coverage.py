@@ -451,8 +451,11 @@ def update_docs(path: Path, summary: list[str], full: list[str]) -> None:
         stop, table = blocks[start]
         lines[start:stop] = ["", *table, ""]
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def report(cells, merged):
