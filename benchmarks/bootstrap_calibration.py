@@ -20,7 +20,7 @@ the 2.5% and 97.5% quantiles of those simulated roots:
   quantiles: the t(G - p) critical value scaled by the square root of the simulated
   mean square of r over that of t(G - p), df / (df - 2), under the same two worlds.
   It is the bootstrap form of the analytic correction (which approximates the same
-  expectation by a second-order expansion), so it shows what that one could reach.
+  expectation by a second-order expansion), so it shows what that one aims at.
 - ``boot@ends`` (``--ends``): a usable interval: each end starts at the t quantile's
   end and is moved, twice, to where the traced root meets the simulated quantile of
   the fit held at that end (the hull of the inverted test). "beyond" is the share of
