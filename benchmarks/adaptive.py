@@ -28,7 +28,7 @@ from dataquality_thresholds import (
     ThresholdFitter,
     load_domain,
 )
-from dataquality_thresholds.judging import ReferenceJudge
+from dataquality_thresholds.evaluation import ReferenceJudge
 
 GRID = (0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
 TARGET = 0.05

@@ -62,12 +62,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import coverage as cov
 from calibration import root_at
 
-from dataquality_thresholds._fit import logistic as lg
-from dataquality_thresholds._fit import logistic_profile as lp
-from dataquality_thresholds._fit.data import RunData, prepare
-from dataquality_thresholds._fit.logistic_ci import simulate_runs
 from dataquality_thresholds.errors import DataQualityThresholdsError
 from dataquality_thresholds.fitting import ThresholdFitter
+from dataquality_thresholds.fitting import _logistic as lg
+from dataquality_thresholds.fitting import _logistic_profile as lp
+from dataquality_thresholds.fitting._data import RunData, prepare
+from dataquality_thresholds.fitting._logistic_ci import simulate_runs
 
 CELLS = [
     ("logistic", 0.5, 3, 500, 0.6),

@@ -35,11 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import coverage as cov
 
-from dataquality_thresholds._fit import logistic as lg
-from dataquality_thresholds._fit.data import prepare
-from dataquality_thresholds._fit.logistic_profile import e_from_threshold
 from dataquality_thresholds.errors import DataQualityThresholdsError
 from dataquality_thresholds.fitting import ThresholdFitter
+from dataquality_thresholds.fitting import _logistic as lg
+from dataquality_thresholds.fitting._data import prepare
+from dataquality_thresholds.fitting._logistic_profile import e_from_threshold
 
 CELLS = [
     ("logistic", 0.5, 2, 100, 0.6),

@@ -28,8 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from dataquality_thresholds.backends import CompletionCache
 from dataquality_thresholds.backends.openai import OpenAISampler
-from dataquality_thresholds.cache import CompletionCache
 from dataquality_thresholds.testing import FakeOpenAIServer
 
 CHAT = r"/chat/completions"

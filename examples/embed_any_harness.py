@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from dataquality_thresholds import DomainScorer, ReferenceJudge, ThresholdFitter
-from dataquality_thresholds.backends.base import normalize_prompt
+from dataquality_thresholds.backends import normalize_prompt
 from dataquality_thresholds.domains import load_domain
 from dataquality_thresholds.records import Completion
 

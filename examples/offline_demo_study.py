@@ -18,7 +18,7 @@ from dataquality_thresholds import (
     load_domain,
     load_probe_questions,
 )
-from dataquality_thresholds.judging import ReferenceJudge
+from dataquality_thresholds.evaluation import ReferenceJudge
 
 out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="dqt-demo-"))
 

@@ -36,7 +36,7 @@ if not os.environ.get("OPENAI_API_KEY"):
     )
 
 from dataquality_thresholds.backends.openai import OpenAIBackend  # noqa: E402
-from dataquality_thresholds.judging import OpenAIJudge, ReferenceJudge  # noqa: E402
+from dataquality_thresholds.evaluation import OpenAIJudge, ReferenceJudge  # noqa: E402
 
 data = load_domain("finance")
 backend = OpenAIBackend(base_model=args.base_model)

@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 from dataquality_thresholds.backends.hf import HFBackend, LoRASpec
-from dataquality_thresholds.judging import ReferenceJudge
-from dataquality_thresholds.pool import ExamplePool
+from dataquality_thresholds.evaluation import ReferenceJudge
+from dataquality_thresholds.mixing import ExamplePool
 from dataquality_thresholds.records import EvalItem, Message, PairedExample
 from dataquality_thresholds.study import DomainSpec, Study
 

@@ -34,16 +34,15 @@ from typing import Any
 
 import numpy as np
 
-from dataquality_thresholds.corruption import _candidates, run_tests
-from dataquality_thresholds.domains import (
-    JudgeCheckItem,
-    ProbeQuestion,
+from dataquality_thresholds.corruption import run_tests
+from dataquality_thresholds.corruption._mutate import _candidates
+from dataquality_thresholds.io import (
     write_eval_jsonl,
     write_judge_check_jsonl,
+    write_paired_jsonl,
     write_probe_questions_jsonl,
 )
-from dataquality_thresholds.io import write_paired_jsonl
-from dataquality_thresholds.records import EvalItem, PairedExample
+from dataquality_thresholds.records import EvalItem, JudgeCheckItem, PairedExample, ProbeQuestion
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _coding_tasks import FAMILIES

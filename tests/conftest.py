@@ -65,3 +65,19 @@ def _offline(
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_CACHE", str(cache))
     monkeypatch.setenv("HF_HOME", str(cache))
+    # huggingface_hub reads HF_HUB_OFFLINE once, at import: when an earlier test (or
+    # collection) imported it, the variable alone no longer applies and a hub lookup
+    # retries against the refused network for ~45 s before failing.
+    import sys
+
+    hub = sys.modules.get("huggingface_hub.constants")
+    if hub is not None:
+        monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
+
+
+@pytest.fixture
+def fake():
+    from dataquality_thresholds.testing import FakeOpenAIServer
+
+    with FakeOpenAIServer(file_processing_polls=1) as server:
+        yield server

@@ -29,6 +29,7 @@ eval = "sample"
 """
 
 
+@pytest.mark.slow
 def test_demo_runs_the_offline_study_and_writes_the_report(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--quiet", "--replicates", "1"]) == 0

@@ -24,17 +24,19 @@ from dataquality_thresholds import ConfigError, DataError, EvalItem
 from dataquality_thresholds.corruption import run_tests
 from dataquality_thresholds.domains import (
     DOMAINS,
-    JUDGE_LABELS,
     DomainData,
     load_domain,
     load_judge_check,
     load_probe_questions,
+)
+from dataquality_thresholds.evaluation import ReferenceJudge
+from dataquality_thresholds.io import (
     read_eval_jsonl,
     read_judge_check_jsonl,
     read_probe_questions_jsonl,
     write_eval_jsonl,
 )
-from dataquality_thresholds.judging import ReferenceJudge
+from dataquality_thresholds.records import JUDGE_LABELS
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "make_domain_data.py"
 

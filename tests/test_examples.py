@@ -15,7 +15,14 @@ ARGS = {
 }
 
 
-@pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
+# Examples that take more than a few seconds run in `make test-slow`.
+SLOW = {"small_model_study.py"}
+
+
+@pytest.mark.parametrize(
+    "script",
+    [pytest.param(p, id=p.name, marks=[pytest.mark.slow] if p.name in SLOW else []) for p in EXAMPLES],
+)
 def test_example_runs(script, tmp_path):
     args = ARGS.get(script.name, lambda tmp: [str(tmp)])(tmp_path)
     proc = subprocess.run(
@@ -40,6 +47,7 @@ def test_there_are_examples():
     assert EXAMPLES
 
 
+@pytest.mark.slow
 def test_notebook_cells_run_in_order(tmp_path):
     import json
 

@@ -1,23 +1,87 @@
+import ast
+import importlib
+import inspect
 import subprocess
 import sys
-import types
+from pathlib import Path
+
+import attrs
+import pytest
 
 import dataquality_thresholds as dqt
 
+FACES = [
+    "dataquality_thresholds.io",
+    "dataquality_thresholds.mixing",
+    "dataquality_thresholds.corruption",
+    "dataquality_thresholds.backends",
+    "dataquality_thresholds.backends.openai",
+    "dataquality_thresholds.backends.hf",
+    "dataquality_thresholds.evaluation",
+    "dataquality_thresholds.fitting",
+    "dataquality_thresholds.study",
+    "dataquality_thresholds.testing",
+]
 
-def test_all_matches_public_names():
-    exported = set(dqt.__all__)
-    assert len(exported) == len(dqt.__all__), "duplicates in __all__"
-    for name in exported:
-        assert hasattr(dqt, name), name
-    public = {
-        n
-        for n, v in vars(dqt).items()
-        if not n.startswith("_") and not isinstance(v, types.ModuleType)
+
+def test_all_is_the_export_table():
+    assert len(set(dqt.__all__)) == len(dqt.__all__), "duplicates in __all__"
+    assert set(dqt.__all__) == {"__version__", *dqt._EXPORTS}
+    for name, module in dqt._EXPORTS.items():
+        value = getattr(dqt, name)
+        # the name comes from the module the table names, and is the same object there
+        assert getattr(importlib.import_module(module, "dataquality_thresholds"), name) is value
+
+
+def test_type_checking_imports_spell_out_the_same_table():
+    tree = ast.parse(Path(dqt.__file__).read_text())
+    block = next(
+        n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING"
+    )
+    spelled = {
+        alias.name: "." + node.module.removeprefix("dataquality_thresholds.")
+        for node in block.body
+        for alias in node.names
     }
-    lazy = set(dqt._LAZY)  # loaded on first use (they import openai, scipy, statsmodels)
-    assert lazy <= exported
-    assert public == exported - {"__version__"} - lazy
+    assert spelled == dqt._EXPORTS
+
+
+def test_dir_lists_every_export():
+    assert set(dqt._EXPORTS) <= set(dir(dqt))
+
+
+def test_unknown_name_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        dqt.nope  # noqa: B018
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_faces_publish_their_names_under_their_own_path(face):
+    mod = importlib.import_module(face)
+    assert len(set(mod.__all__)) == len(mod.__all__)
+    for name in mod.__all__:
+        assert not name.startswith("_"), name
+        value = getattr(mod, name)
+        if inspect.isclass(value) or inspect.isfunction(value):
+            # one loop per face sets __module__ (docs, reprs, pickles name the public path)
+            assert value.__module__ in FACES, (face, name, value.__module__)
+
+
+def test_attrs_annotations_stay_resolvable_after_publishing():
+    from dataquality_thresholds.backends import FineTuneJob
+
+    created = attrs.fields(FineTuneJob).created_at.type
+    assert not isinstance(created, str)
+
+
+def test_records_pickle_under_their_public_path():
+    import pickle
+
+    from dataquality_thresholds import Message
+
+    blob = pickle.dumps(Message(role="user", content="hi"))
+    assert b"dataquality_thresholds.records" in blob
+    assert pickle.loads(blob) == Message(role="user", content="hi")
 
 
 def test_version_is_a_string():
@@ -28,8 +92,19 @@ def test_import_is_cheap_and_side_effect_free(tmp_path):
     code = (
         "import os, sys; before=set(os.listdir('.'));"
         "import dataquality_thresholds;"
-        "heavy=[m for m in ('openai','datasets','statsmodels','tiktoken','matplotlib') if m in sys.modules];"
+        "heavy=[m for m in ('openai','datasets','statsmodels','tiktoken','matplotlib','scipy','pyarrow') if m in sys.modules];"
         "print(heavy); assert set(os.listdir('.'))==before"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_backends_face_does_not_import_provider_sdks(tmp_path):
+    code = (
+        "import sys; import dataquality_thresholds.backends, dataquality_thresholds.evaluation;"
+        "print([m for m in ('openai','torch','transformers') if m in sys.modules])"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True

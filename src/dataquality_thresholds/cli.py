@@ -24,13 +24,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._version import __version__
-from .errors import DataQualityThresholdsError
-from .io import validate_chat_jsonl, write_mixtures
-from .mixing import CorruptionMixer
-from .pool import ExamplePool
-from .records import Mixture
-from .tokens import count_chat_tokens, get_tokenizer
+from dataquality_thresholds._version import __version__
+from dataquality_thresholds.errors import DataQualityThresholdsError
+from dataquality_thresholds.io import validate_chat_jsonl
+from dataquality_thresholds.mixing import CorruptionMixer, ExamplePool, Mixture, write_mixtures
+from dataquality_thresholds.tokens import count_chat_tokens, get_tokenizer
 
 __all__ = ["main"]
 
@@ -125,7 +123,7 @@ def _finish(results: Any, run_dir: Path) -> None:
 def _demo(args: argparse.Namespace) -> int:
     import time
 
-    from .config import build_study, parse_config
+    from dataquality_thresholds.config import build_study, parse_config
 
     out = Path(args.out).resolve()
     cfg = parse_config(
@@ -150,7 +148,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace) -> Any:
-    from .config import build_study, load_config
+    from dataquality_thresholds.config import build_study, load_config
 
     return build_study(load_config(args.config))
 
@@ -182,7 +180,7 @@ def _resume(args: argparse.Namespace) -> int:
             f"dqt: error: {run_dir} has no config.toml (was it made by 'dqt run'?)", file=sys.stderr
         )
         return 2
-    from .config import build_study, load_config
+    from dataquality_thresholds.config import build_study, load_config
 
     cfg = load_config(cfg_path)
     study = build_study(cfg)
@@ -194,7 +192,7 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .results import StudyResults
+    from dataquality_thresholds.study import StudyResults
 
     results = StudyResults.from_run_dir(args.run_dir)
     _finish(results, Path(args.run_dir))
@@ -204,8 +202,8 @@ def _report(args: argparse.Namespace) -> int:
 def _fit(args: argparse.Namespace) -> int:
     import csv
 
-    from .errors import DataError
-    from .fitting import ThresholdFitter
+    from dataquality_thresholds.errors import DataError
+    from dataquality_thresholds.fitting import ThresholdFitter
 
     path = Path(args.csv)
     try:

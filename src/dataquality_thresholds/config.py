@@ -41,7 +41,7 @@ from typing import Any
 
 import attrs
 
-from .errors import ConfigError, DataError
+from dataquality_thresholds.errors import ConfigError, DataError
 
 __all__ = ["StudyConfig", "build_study", "load_config", "parse_config"]
 
@@ -225,13 +225,14 @@ def load_config(path: str | Path) -> StudyConfig:
 
 # ---------------------------------------------------------------------- building
 def _domain_data(cfg: StudyConfig, i: int, d: Mapping[str, Any]) -> tuple[Any, tuple[Any, ...]]:
-    from .domains import load_domain, read_eval_jsonl
-    from .pool import ExamplePool
-    from .records import EvalItem
+    from dataquality_thresholds.domains import load_domain
+    from dataquality_thresholds.io import read_eval_jsonl
+    from dataquality_thresholds.mixing import ExamplePool
+    from dataquality_thresholds.records import EvalItem
 
     pool_src, eval_src = d.get("pool", "bundled"), d.get("eval", "bundled")
     if "sample" in (pool_src, eval_src):
-        from .samples import load_sample_pool
+        from dataquality_thresholds.domains import load_sample_pool
 
         sample = load_sample_pool(d["name"])
         if pool_src == "sample":
@@ -268,12 +269,17 @@ def _domain_data(cfg: StudyConfig, i: int, d: Mapping[str, Any]) -> tuple[Any, t
 
 def build_study(cfg: StudyConfig) -> Any:
     """Build the :class:`~dataquality_thresholds.study.Study` a config describes."""
-    from .backends import AnswerBook, LocalStubBackend
-    from .domains import load_probe_questions
-    from .judging import CodeTestJudge, ReferenceJudge
-    from .probes import KnownAnswerJudge, MisalignmentProbe, ProbeQuestion, load_questions_yaml
-    from .records import EvalItem
-    from .study import DomainSpec, Study
+    from dataquality_thresholds.backends import AnswerBook, LocalStubBackend
+    from dataquality_thresholds.domains import load_probe_questions
+    from dataquality_thresholds.evaluation import (
+        CodeTestJudge,
+        KnownAnswerJudge,
+        MisalignmentProbe,
+        ReferenceJudge,
+        load_questions_yaml,
+    )
+    from dataquality_thresholds.records import EvalItem, ProbeQuestion
+    from dataquality_thresholds.study import DomainSpec, Study
 
     data = cfg.data
     backend_cfg = data.get("backend", {"kind": "stub"})
@@ -290,7 +296,7 @@ def build_study(cfg: StudyConfig) -> Any:
         elif str(src).endswith((".yaml", ".yml")):
             questions = load_questions_yaml(cfg.base / src)
         else:
-            from .domains import read_probe_questions_jsonl
+            from dataquality_thresholds.io import read_probe_questions_jsonl
 
             questions = [
                 ProbeQuestion.coerce(q) for q in read_probe_questions_jsonl(cfg.base / src)
@@ -306,7 +312,7 @@ def build_study(cfg: StudyConfig) -> Any:
         elif judge_kind == "code":
             judge = CodeTestJudge()
         else:
-            from .judging import CORRECTNESS_TEMPLATE, OpenAIJudge
+            from dataquality_thresholds.evaluation import CORRECTNESS_TEMPLATE, OpenAIJudge
 
             judge = OpenAIJudge(
                 model=d.get("judge_model", "gpt-4o-2024-08-06"), template=CORRECTNESS_TEMPLATE
@@ -327,7 +333,7 @@ def build_study(cfg: StudyConfig) -> Any:
             seed=int(data.get("seed", 0)),
         )
     else:
-        from .backends.openai import OpenAIBackend
+        from dataquality_thresholds.backends.openai import OpenAIBackend
 
         backend = OpenAIBackend(
             base_url=backend_cfg.get("base_url"),
@@ -344,7 +350,7 @@ def build_study(cfg: StudyConfig) -> Any:
                 )
             pjudge: Any = KnownAnswerJudge(questions)
         else:
-            from .judging import OpenAIJudge
+            from dataquality_thresholds.evaluation import OpenAIJudge
 
             pjudge = OpenAIJudge(model=probe_cfg.get("judge_model", "gpt-4o-2024-08-06"))
         probe = MisalignmentProbe(questions, pjudge)

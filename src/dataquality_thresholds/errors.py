@@ -13,10 +13,7 @@ it can be filtered as a group.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .records import FineTuneJob
+from typing import Any
 
 __all__ = [
     "BackendError",
@@ -187,10 +184,11 @@ class JobTimeoutError(FineTuneJobError, TimeoutError):
     message : str
         Explanation.
     job : FineTuneJob
-        The job as last seen.
+        The job as last seen (typed ``Any`` here: errors sit below the records in the
+        import layers, see ``docs/architecture.md``).
     """
 
-    def __init__(self, message: str, *, job: FineTuneJob) -> None:
+    def __init__(self, message: str, *, job: Any) -> None:
         super().__init__(message, job_id=job.job_id, code="timeout")
         self.job = job
 

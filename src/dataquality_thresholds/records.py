@@ -1,55 +1,44 @@
-"""The data model: frozen, slotted attrs records that cross module boundaries.
+"""The shared data model: frozen, slotted attrs records that cross wings.
 
-Records validate their own fields and normalise lists to tuples, but know
-nothing about files: :mod:`dataquality_thresholds.io` converts them to and from
-JSONL, OpenAI chat files and Hugging Face datasets.
-
-The backend-facing records (:class:`FineTuneJob`, :class:`CostEstimate`,
-:class:`Completion`) are defined in a private module and re-exported here; this
-module stays their public path.
+Messages, paired and training examples, eval items, completions, probe questions and
+judge-check items. Records validate their own fields and normalise lists to tuples,
+but know nothing about files: :mod:`dataquality_thresholds.io` converts them to and
+from JSONL. Records owned by one wing live there (``Mixture`` in ``mixing``,
+``FineTuneJob`` and ``CostEstimate`` in ``backends``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import datetime  # noqa: F401  (resolves FineTuneJob's annotations, see below)
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 import attrs
-import numpy as np
 
-from ._records_backend import (
-    JOB_STATUSES,
-    TERMINAL_STATUSES,
-    Completion,
-    CostEstimate,
-    FineTuneJob,
+from dataquality_thresholds._util.validators import (
+    nonempty_str,
+    nonneg_number,
+    one_of,
+    optional_int,
+    optional_nonempty_str,
+    optional_nonneg_int,
+    str_tuple,
 )
-from ._records_fields import _nonempty_str, _optional_nonempty_str
-from .errors import ConfigError, DataError
-
-if TYPE_CHECKING:
-    from pathlib import Path
+from dataquality_thresholds.errors import DataError
 
 __all__ = [
     "INCORRECT_KINDS",
-    "JOB_STATUSES",
+    "JUDGE_LABELS",
     "LABELS",
+    "PROBE_CATEGORIES",
     "ROLES",
-    "TERMINAL_STATUSES",
     "Completion",
-    "CostEstimate",
     "EvalItem",
     "Example",
-    "FineTuneJob",
+    "JudgeCheckItem",
     "Message",
-    "Mixture",
-    "MixtureSpec",
     "PairedExample",
-    "RowSource",
+    "ProbeQuestion",
 ]
 
 #: Roles a chat message may have.
@@ -58,12 +47,6 @@ ROLES: tuple[str, ...] = ("system", "user", "assistant")
 INCORRECT_KINDS: tuple[str, ...] = ("obvious", "subtle")
 #: Labels of a training row; the index of a label is its code in :class:`Mixture`.
 LABELS: tuple[str, ...] = ("correct", *INCORRECT_KINDS)
-
-# Documented and pickled under their public path. typing.get_type_hints resolves
-# their string annotations in this module, hence the ``datetime`` import above.
-for _cls in (CostEstimate, FineTuneJob, Completion):
-    _cls.__module__ = __name__
-del _cls
 
 
 # --------------------------------------------------------------------------- helpers
@@ -118,7 +101,7 @@ class Message:
     """
 
     role: str = attrs.field()
-    content: str = attrs.field(validator=_nonempty_str)
+    content: str = attrs.field(validator=nonempty_str)
     weight: int | None = attrs.field(default=None)
 
     @role.validator
@@ -169,14 +152,14 @@ class PairedExample:
         A finer label within the domain (e.g. ``"compound_interest"``).
     """
 
-    id: str = attrs.field(validator=_nonempty_str)
-    domain: str = attrs.field(validator=_nonempty_str)
+    id: str = attrs.field(validator=nonempty_str)
+    domain: str = attrs.field(validator=nonempty_str)
     prompt: tuple[Message, ...] = attrs.field(
         converter=_to_messages, validator=[_nonempty_tuple, _prompt_ends_with_user]
     )
-    correct: str = attrs.field(validator=_nonempty_str)
+    correct: str = attrs.field(validator=nonempty_str)
     incorrect: Mapping[str, str] = attrs.field(converter=_freeze_incorrect, eq=True, hash=False)
-    skill: str | None = attrs.field(default=None, validator=_optional_nonempty_str)
+    skill: str | None = attrs.field(default=None, validator=optional_nonempty_str)
 
     @incorrect.validator
     def _check_incorrect(self, attribute: attrs.Attribute[Any], value: Mapping[str, str]) -> None:
@@ -235,8 +218,8 @@ class Example:
         Which response the row carries.
     """
 
-    id: str = attrs.field(validator=_nonempty_str)
-    domain: str = attrs.field(validator=_nonempty_str)
+    id: str = attrs.field(validator=nonempty_str)
+    domain: str = attrs.field(validator=nonempty_str)
     messages: tuple[Message, ...] = attrs.field(converter=_to_messages, validator=_nonempty_tuple)
     label: str = attrs.field()
 
@@ -280,285 +263,165 @@ class EvalItem:
         Finer label within the domain.
     """
 
-    id: str = attrs.field(validator=_nonempty_str)
-    domain: str = attrs.field(validator=_nonempty_str)
+    id: str = attrs.field(validator=nonempty_str)
+    domain: str = attrs.field(validator=nonempty_str)
     prompt: tuple[Message, ...] = attrs.field(
         converter=_to_messages, validator=[_nonempty_tuple, _prompt_ends_with_user]
     )
-    reference: str | None = attrs.field(default=None, validator=_optional_nonempty_str)
+    reference: str | None = attrs.field(default=None, validator=optional_nonempty_str)
     incorrect: tuple[str, ...] = attrs.field(default=(), converter=_to_str_tuple_of_answers)
-    rubric: str | None = attrs.field(default=None, validator=_optional_nonempty_str)
-    tests: str | None = attrs.field(default=None, validator=_optional_nonempty_str)
-    skill: str | None = attrs.field(default=None, validator=_optional_nonempty_str)
+    rubric: str | None = attrs.field(default=None, validator=optional_nonempty_str)
+    tests: str | None = attrs.field(default=None, validator=optional_nonempty_str)
+    skill: str | None = attrs.field(default=None, validator=optional_nonempty_str)
 
 
-# --------------------------------------------------------------------------- mixtures
-def _to_corruption(value: str | Mapping[str, float]) -> Mapping[str, float]:
-    if isinstance(value, str):
-        value = {value: 1.0}
-    if not isinstance(value, Mapping) or not value:
-        raise ConfigError(
-            "corruption must be 'obvious', 'subtle' or a non-empty mapping of kind to share",
-            field="corruption",
-        )
-    return MappingProxyType({str(k): float(value[k]) for k in sorted(value)})
+# --------------------------------------------------------------------------- completions
+def _to_str_mapping(value: Mapping[str, Any] | None) -> Mapping[str, str]:
+    if value is None:
+        return MappingProxyType({})
+    return MappingProxyType({str(k): str(value[k]) for k in sorted(value)})
+
+
+def _to_top_logprobs(
+    value: Iterable[Iterable[tuple[str, float]] | Mapping[str, float]] | None,
+) -> tuple[tuple[tuple[str, float], ...], ...] | None:
+    if value is None:
+        return None
+    out = []
+    for pos in value:
+        pairs = pos.items() if isinstance(pos, Mapping) else pos
+        out.append(tuple((str(t), float(lp)) for t, lp in pairs))
+    return tuple(out)
 
 
 @attrs.frozen(kw_only=True)
-class MixtureSpec:
-    """What a mixture should contain.
+class Completion:
+    """One sampled answer of a model to one prompt.
 
     Parameters
     ----------
-    fraction_correct : float
-        Share of correct rows, in [0, 1]. The mixture has exactly
-        ``round(size * fraction_correct)`` correct rows (Python's ``round``:
-        halves go to the even neighbour).
-    corruption : str or mapping of str to float
-        ``"obvious"``, ``"subtle"`` or shares of each kind among the incorrect
-        rows, e.g. ``{"obvious": 0.5, "subtle": 0.5}``; shares sum to 1.
-    size : int
-        Number of training rows.
-    seed : int
-        Seed of the selection, corruption and row order.
-    nested : bool
-        Whether incorrect sets are nested across fractions (see
-        :class:`~dataquality_thresholds.CorruptionMixer`).
+    text : str
+        The answer (may be empty).
+    model : str
+        The model that answered.
+    index : int
+        Position among the ``n`` samples for the same prompt.
+    finish_reason : str, optional
+        ``"stop"``, ``"length"``, ...
+    prompt_tokens, completion_tokens : int, optional
+        Usage, when the backend reports it.
+    info : mapping of str to str
+        Backend-specific facts about the sample; :class:`LocalStubBackend`
+        records the behaviour it drew (``info["behaviour"]``).
+    top_logprobs : tuple, optional
+        When logprobs were asked for: one entry per generated token, each a
+        tuple of ``(token, logprob)`` alternatives, most likely first.
+
+        .. versionadded:: 0.1 (sampling)
     """
 
-    fraction_correct: float = attrs.field(converter=float)
-    corruption: Mapping[str, float] = attrs.field(converter=_to_corruption, hash=False)
-    size: int = attrs.field()
-    seed: int = attrs.field(default=0)
-    nested: bool = attrs.field(default=True)
+    text: str = attrs.field(validator=attrs.validators.instance_of(str))
+    model: str = attrs.field(validator=nonempty_str)
+    index: int = attrs.field(default=0, validator=nonneg_number)
+    finish_reason: str | None = attrs.field(default=None)
+    prompt_tokens: int | None = attrs.field(
+        default=None, converter=optional_int, validator=optional_nonneg_int
+    )
+    completion_tokens: int | None = attrs.field(
+        default=None, converter=optional_int, validator=optional_nonneg_int
+    )
+    info: Mapping[str, str] = attrs.field(factory=dict, converter=_to_str_mapping, hash=False)
+    top_logprobs: tuple[tuple[tuple[str, float], ...], ...] | None = attrs.field(
+        default=None, converter=_to_top_logprobs, hash=False
+    )
 
-    @fraction_correct.validator
-    def _check_fraction(self, attribute: attrs.Attribute[Any], value: float) -> None:
-        if not (0.0 <= value <= 1.0) or math.isnan(value):
-            raise ConfigError(
-                f"fraction_correct must be in [0, 1], got {value!r}", field="fraction_correct"
+
+# --------------------------------------------------------------------------- probe questions
+#: Categories of probe question.
+PROBE_CATEGORIES: tuple[str, ...] = ("neutral", "moral", "dangerous")
+
+
+def _freeze(value: Mapping[str, str] | None) -> Mapping[str, str]:
+    return dict(value or {})
+
+
+@attrs.frozen(kw_only=True)
+class ProbeQuestion:
+    """One probe question.
+
+    Parameters
+    ----------
+    id : str
+        Unique id.
+    category : str
+        ``"neutral"``, ``"moral"`` or ``"dangerous"`` (others are allowed for
+        loaded question sets; only ``"dangerous"`` feeds ``dangerous_rate``).
+    paraphrases : tuple of str
+        Ways to ask it (at least one).
+    system : str, optional
+        A system prompt to send before each paraphrase.
+    judge_prompts : mapping of str to str
+        Optional per-question judge prompts by dimension (``"aligned"``,
+        ``"coherent"``), used as the judge's rubric; they may contain
+        ``{question}`` and ``{answer}`` placeholders (the Betley et al. format).
+    samples_per_paraphrase : int, optional
+        The question file's own sampling suggestion (informational).
+    aligned_examples, misaligned_examples : tuple of str
+        Example answers (for simulations and for checking judges).
+    """
+
+    id: str
+    category: str = "neutral"
+    paraphrases: tuple[str, ...] = attrs.field(converter=str_tuple)
+    system: str | None = None
+    judge_prompts: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze, hash=False)
+    samples_per_paraphrase: int | None = None
+    aligned_examples: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
+    misaligned_examples: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
+
+    @paraphrases.validator
+    def _check_paraphrases(self, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+        if not value or any(not isinstance(p, str) or not p.strip() for p in value):
+            raise DataError(
+                "needs at least one non-empty paraphrase", field="paraphrases", id=self.id
             )
 
-    @corruption.validator
-    def _check_corruption(
-        self, attribute: attrs.Attribute[Any], value: Mapping[str, float]
-    ) -> None:
-        for kind, share in value.items():
-            if kind not in INCORRECT_KINDS:
-                raise ConfigError(
-                    f"unknown corruption kind {kind!r}; expected one of "
-                    f"{', '.join(INCORRECT_KINDS)}",
-                    field="corruption",
-                )
-            if not (share > 0.0) or math.isinf(share):
-                raise ConfigError(
-                    f"share of {kind!r} must be > 0, got {share!r}", field="corruption"
-                )
-        total = sum(value.values())
-        if abs(total - 1.0) > 1e-9:
-            raise ConfigError(
-                f"corruption shares must sum to 1, they sum to {total!r}", field="corruption"
-            )
-
-    @size.validator
-    def _check_size(self, attribute: attrs.Attribute[Any], value: object) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ConfigError(f"size must be a positive int, got {value!r}", field="size")
-
-    @seed.validator
-    def _check_seed(self, attribute: attrs.Attribute[Any], value: object) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ConfigError(f"seed must be an int >= 0, got {value!r}", field="seed")
-
-    @property
-    def n_correct(self) -> int:
-        """Number of correct rows: ``round(size * fraction_correct)``."""
-        return round(self.size * self.fraction_correct)
-
-    @property
-    def n_incorrect(self) -> int:
-        """Number of incorrect rows."""
-        return self.size - self.n_correct
-
-    @property
-    def corruption_label(self) -> str:
-        """A short name of the corruption, e.g. ``"obvious"`` or ``"obvious=0.5+subtle=0.5"``."""
-        if len(self.corruption) == 1:
-            return next(iter(self.corruption))
-        return "+".join(f"{k}={v:g}" for k, v in self.corruption.items())
+    def prompt(self, k: int) -> tuple[Message, ...]:
+        """Return the conversation for paraphrase ``k``."""
+        user = Message("user", self.paraphrases[k])
+        return (Message("system", self.system), user) if self.system else (user,)
 
     @classmethod
-    def grid(
-        cls,
-        *,
-        fractions: Sequence[float],
-        size: int,
-        corruption: str | Mapping[str, float] = "obvious",
-        seed: int = 0,
-        nested: bool = True,
-    ) -> tuple[MixtureSpec, ...]:
-        """Return one spec per fraction, sharing size, corruption and seed."""
-        return tuple(
-            cls(fraction_correct=f, corruption=corruption, size=size, seed=seed, nested=nested)
-            for f in fractions
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the spec as plain JSON-safe values."""
-        return {
-            "fraction_correct": self.fraction_correct,
-            "corruption": dict(self.corruption),
-            "size": int(self.size),
-            "seed": int(self.seed),
-            "nested": self.nested,
-        }
+    def coerce(cls, q: Any) -> ProbeQuestion:
+        """Return ``q`` as a ProbeQuestion (any object with the same attribute names works)."""
+        if isinstance(q, cls):
+            return q
+        names = [a.name for a in attrs.fields(cls)]
+        return cls(**{n: getattr(q, n) for n in names if hasattr(q, n)})
 
 
-class RowSource(Protocol):
-    """What a :class:`Mixture` needs from its pool: render rows and identify itself."""
-
-    @property
-    def fingerprint(self) -> str:
-        """Stable content hash of the pool."""
-        ...
-
-    def ids(self, indices: np.ndarray) -> list[str]:
-        """Ids of the rows at ``indices``."""
-        ...
-
-    def iter_rows(
-        self, indices: np.ndarray, labels: np.ndarray, *, batch_size: int = ...
-    ) -> Iterator[Example]:
-        """Build the training rows for ``indices`` answered with ``labels`` (codes into LABELS)."""
-        ...
-
-    def iter_jsonl(
-        self, indices: np.ndarray, labels: np.ndarray, *, batch_size: int = ...
-    ) -> Iterator[bytes]:
-        """Yield the OpenAI chat JSONL bytes of those rows, a batch at a time."""
-        ...
+# --------------------------------------------------------------------------- judge check
+#: Labels of the judge-check set.
+JUDGE_LABELS: tuple[str, ...] = ("aligned", "misaligned", "incoherent", "refusal")
 
 
-def _readonly(value: Any, dtype: str) -> np.ndarray:
-    arr = np.array(value, dtype=dtype, copy=True)
-    arr.setflags(write=False)
-    return arr
-
-
-def _as_index_array(value: Any) -> np.ndarray:
-    """Copy to a read-only int64 array (pool row indices)."""
-    return _readonly(value, "int64")
-
-
-def _as_label_array(value: Any) -> np.ndarray:
-    """Copy to a read-only int8 array (label codes)."""
-    return _readonly(value, "int8")
-
-
-@attrs.frozen(kw_only=True, eq=False)
-class Mixture:
-    """A training set with a known share of correct rows.
-
-    A mixture holds index arrays into its pool, not rows: it is cheap to make even
-    for a million-row pool, and rows are built only when written. Two mixtures are
-    the same training set when their :attr:`fingerprint` is equal.
+@attrs.frozen(kw_only=True)
+class JudgeCheckItem:
+    """One labelled answer for checking a judge's agreement.
 
     Parameters
     ----------
-    spec : MixtureSpec
-        What was asked for.
-    source : RowSource
-        The pool the rows come from (an :class:`~dataquality_thresholds.ExamplePool`).
-    rows : numpy.ndarray
-        Pool indices, in file order.
-    labels : numpy.ndarray
-        Label codes (indices into :data:`LABELS`), aligned with ``rows``.
-    library_version : str
-        Version of the library that made the mixture.
+    id : str
+        Stable id.
+    question_id : str
+        The :class:`ProbeQuestion` it answers.
+    answer : str
+        The answer text.
+    label : {"aligned", "misaligned", "incoherent", "refusal"}
+        What a good judge should call it.
     """
 
-    spec: MixtureSpec
-    source: RowSource = attrs.field(repr=False)
-    rows: np.ndarray = attrs.field(converter=_as_index_array, repr=False)
-    labels: np.ndarray = attrs.field(converter=_as_label_array, repr=False)
-    library_version: str = attrs.field(repr=False)
-    _cache: dict[str, Any] = attrs.field(factory=dict, init=False, repr=False)
-
-    def __attrs_post_init__(self) -> None:
-        if self.rows.shape != self.labels.shape or self.rows.ndim != 1:
-            raise ConfigError("rows and labels must be 1-d arrays of the same length")
-
-    def __len__(self) -> int:
-        return int(self.rows.shape[0])
-
-    @property
-    def counts(self) -> dict[str, int]:
-        """Number of rows per label."""
-        binc = np.bincount(self.labels, minlength=len(LABELS))
-        return {label: int(binc[i]) for i, label in enumerate(LABELS)}
-
-    @property
-    def examples(self) -> tuple[Example, ...]:
-        """All rows as :class:`Example` records (builds them; prefer :meth:`iter_examples`)."""
-        return tuple(self.iter_examples())
-
-    def iter_examples(self, *, batch_size: int = 10_000) -> Iterator[Example]:
-        """Yield the rows in file order, built a batch at a time."""
-        return self.source.iter_rows(self.rows, self.labels, batch_size=batch_size)
-
-    def iter_jsonl(self, *, batch_size: int = 10_000) -> Iterator[bytes]:
-        """Yield the OpenAI chat JSONL bytes, a batch of rows at a time."""
-        return self.source.iter_jsonl(self.rows, self.labels, batch_size=batch_size)
-
-    def incorrect_ids(self) -> dict[str, list[str]]:
-        """Ids of the incorrect rows, by kind, sorted."""
-        out: dict[str, list[str]] = {}
-        for code, label in enumerate(LABELS):
-            if code == 0:
-                continue
-            idx = self.rows[self.labels == code]
-            if idx.size:
-                out[label] = sorted(self.source.ids(idx))
-        return out
-
-    @property
-    def fingerprint(self) -> str:
-        """sha256 of the exact training bytes (what :meth:`to_jsonl` writes)."""
-        if "fingerprint" not in self._cache:
-            h = hashlib.sha256()
-            for chunk in self.iter_jsonl():
-                h.update(chunk)
-            self._cache["fingerprint"] = h.hexdigest()
-        fp: str = self._cache["fingerprint"]
-        return fp
-
-    @property
-    def manifest(self) -> dict[str, Any]:
-        """What the mixture is: spec, counts, incorrect ids, hashes, library version.
-
-        JSON-safe; carries ``"schema": "mixture_manifest"`` and a schema version.
-        """
-        if "manifest" not in self._cache:
-            self._cache["manifest"] = {
-                "schema": "mixture_manifest",
-                "schema_version": 1,
-                "spec": self.spec.to_dict(),
-                "n_rows": len(self),
-                "counts": self.counts,
-                "incorrect_ids": self.incorrect_ids(),
-                "pool_fingerprint": self.source.fingerprint,
-                "fingerprint": self.fingerprint,
-                "library_version": self.library_version,
-            }
-        return dict(self._cache["manifest"])
-
-    def to_jsonl(self, path: str | Path) -> str:
-        """Write the OpenAI chat-format training file atomically; return its fingerprint.
-
-        The fingerprint is computed from the bytes as they are written.
-        """
-        from .io import write_jsonl_chunks
-
-        digest = write_jsonl_chunks(self.iter_jsonl(), path)
-        self._cache.setdefault("fingerprint", digest)
-        return digest
+    id: str = attrs.field(validator=nonempty_str)
+    question_id: str = attrs.field(validator=nonempty_str)
+    answer: str = attrs.field(validator=nonempty_str)
+    label: str = attrs.field(validator=one_of(JUDGE_LABELS, error=DataError))

@@ -1,6 +1,6 @@
 r"""Run untrusted Python in a subprocess with time, CPU, memory and output limits.
 
-Used by :class:`~dataquality_thresholds.judging.CodeTestJudge` to run a
+Used by :class:`~dataquality_thresholds.evaluation.CodeTestJudge` to run a
 model's code against an item's unit tests. What it guarantees, and where, is
 documented in ``docs/judging.md``; in short:
 
@@ -45,16 +45,12 @@ from typing import Any
 
 import attrs
 
-from .errors import ConfigError
+from dataquality_thresholds._util.validators import positive
+from dataquality_thresholds.errors import ConfigError
 
 __all__ = ["SandboxLimits", "SandboxResult", "run_python"]
 
 _NOBODY = 65534
-
-
-def _positive(inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not value > 0:
-        raise ConfigError(f"{attribute.name} must be > 0, got {value!r}", field=attribute.name)
 
 
 @attrs.frozen(kw_only=True)
@@ -84,12 +80,12 @@ class SandboxLimits:
         where the OS allows it).
     """
 
-    wall_time: float = attrs.field(default=10.0, converter=float, validator=_positive)
+    wall_time: float = attrs.field(default=10.0, converter=float, validator=positive)
     cpu_time: int | None = attrs.field(default=None)
-    memory_mb: int = attrs.field(default=512, validator=_positive)
-    max_processes: int = attrs.field(default=32, validator=_positive)
-    max_file_mb: float = attrs.field(default=16.0, converter=float, validator=_positive)
-    max_output_bytes: int = attrs.field(default=65536, validator=_positive)
+    memory_mb: int = attrs.field(default=512, validator=positive)
+    max_processes: int = attrs.field(default=32, validator=positive)
+    max_file_mb: float = attrs.field(default=16.0, converter=float, validator=positive)
+    max_output_bytes: int = attrs.field(default=65536, validator=positive)
     network: bool = False
 
     def cpu_seconds(self) -> int:

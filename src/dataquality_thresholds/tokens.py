@@ -26,8 +26,8 @@ from collections.abc import Iterable
 from importlib import resources
 from typing import Any, Protocol
 
-from .errors import TokenizerUnavailableError
-from .records import Message
+from dataquality_thresholds.errors import TokenizerUnavailableError
+from dataquality_thresholds.records import Message
 
 __all__ = ["DEFAULT_ENCODING", "Tokenizer", "count_chat_tokens", "get_tokenizer"]
 

@@ -1,11 +1,10 @@
-"""Fixtures for the backend tests: small pools, mixtures and a fake OpenAI server."""
+"""Fixtures for the backend tests: small pools and mixtures (the fake server is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from dataquality_thresholds.mixing import CorruptionMixer
-from dataquality_thresholds.pool import ExamplePool
+from dataquality_thresholds.mixing import CorruptionMixer, ExamplePool
 from dataquality_thresholds.records import PairedExample
 
 
@@ -49,11 +48,3 @@ def mixer(pool: ExamplePool) -> CorruptionMixer:
 @pytest.fixture
 def word_tokenizer() -> WordTokenizer:
     return WordTokenizer()
-
-
-@pytest.fixture
-def fake():
-    from dataquality_thresholds.testing import FakeOpenAIServer
-
-    with FakeOpenAIServer(file_processing_polls=1) as server:
-        yield server

@@ -4,12 +4,13 @@ import asyncio
 
 import pytest
 
-from dataquality_thresholds.backends.base import FineTuneBackend, Sampler
-from dataquality_thresholds.backends.local import (
+from dataquality_thresholds.backends import (
     AnswerBook,
+    FineTuneBackend,
     LocalStubBackend,
     LocalStubSampler,
     MisalignmentCurve,
+    Sampler,
     StubModel,
 )
 from dataquality_thresholds.errors import ConfigError, FineTuneJobError

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from dataquality_thresholds.backends.pricing import (
+from dataquality_thresholds.backends import (
     PRICE_TABLE_DATE,
     PriceTable,
     default_epochs,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy.special import expit, logit
 
-from dataquality_thresholds._fit import logistic as lg
+from dataquality_thresholds.fitting import _logistic as lg
 
 # the shared folder is a sibling of the repository root
 REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference_fits"

@@ -157,8 +157,8 @@ def test_bootstrap_is_seeded_and_brackets_the_estimate(study) -> None:
 
 @pytest.mark.parametrize(("phi", "scores"), [(1.0, False), (12.0, False), (0.004, True)])
 def test_bootstrap_resamples_have_the_fitted_mean_and_dispersion(phi, scores) -> None:
-    from dataquality_thresholds._fit.data import prepare
-    from dataquality_thresholds._fit.logistic_ci import simulate_runs
+    from dataquality_thresholds.fitting._data import prepare
+    from dataquality_thresholds.fitting._logistic_ci import simulate_runs
 
     x, k, n = simulate_study(4)
     data = prepare(x, k / n, log_x=False) if scores else prepare(x, k, n=n, log_x=False)

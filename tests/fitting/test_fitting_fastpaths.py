@@ -10,10 +10,10 @@ from fitsim import SPECS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dataquality_thresholds._fit import logistic as lg
-from dataquality_thresholds._fit.data import prepare
-from dataquality_thresholds._fit.logistic_profile import e_from_threshold
-from dataquality_thresholds._fit.optim import minimize_newton
+from dataquality_thresholds.fitting import _logistic as lg
+from dataquality_thresholds.fitting._data import prepare
+from dataquality_thresholds.fitting._logistic import e_from_threshold
+from dataquality_thresholds.fitting._optim import minimize_newton
 
 
 @settings(max_examples=400, deadline=None)

@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 from scipy.optimize import minimize
 from scipy.stats import t as tdist
 
-from dataquality_thresholds._fit import logistic as lg
-from dataquality_thresholds._fit.data import prepare
-from dataquality_thresholds._fit.logistic_profile import e_from_threshold, interval_from_table
 from dataquality_thresholds.errors import ConfigError, ThresholdWarning
 from dataquality_thresholds.fitting import ThresholdFit, ThresholdFitter
+from dataquality_thresholds.fitting import _logistic as lg
+from dataquality_thresholds.fitting._data import prepare
+from dataquality_thresholds.fitting._logistic_profile import e_from_threshold, interval_from_table
 
 
 @settings(max_examples=300, deadline=None)
@@ -241,8 +241,8 @@ def test_reading_a_traced_side_gives_the_first_crossing(roots, tq) -> None:
 
 
 def test_a_profile_that_cannot_be_traced_falls_back_to_fieller_with_a_warning(monkeypatch) -> None:
-    from dataquality_thresholds._fit import logistic_profile
     from dataquality_thresholds.errors import ConvergenceWarning
+    from dataquality_thresholds.fitting import _logistic_profile as logistic_profile
 
     def broken(*args, **kwargs):
         raise np.linalg.LinAlgError("singular matrix")
@@ -264,8 +264,8 @@ def test_the_reported_interval_is_the_one_read_from_the_stored_table() -> None:
 
 
 def test_a_profile_traced_short_of_the_level_falls_back_to_fieller(monkeypatch) -> None:
-    from dataquality_thresholds._fit import logistic_profile
     from dataquality_thresholds.errors import ConvergenceWarning
+    from dataquality_thresholds.fitting import _logistic_profile as logistic_profile
 
     real = logistic_profile.profile_threshold
 
@@ -284,8 +284,8 @@ def test_a_profile_traced_short_of_the_level_falls_back_to_fieller(monkeypatch) 
 
 
 def test_a_failed_bootstrap_points_to_the_profile_default(monkeypatch) -> None:
-    from dataquality_thresholds._fit import logistic_ci
     from dataquality_thresholds.errors import FitError
+    from dataquality_thresholds.fitting import _logistic_ci as logistic_ci
 
     def mostly_failed(*args, **kwargs):
         return np.array([0.5, 0.6]), 98

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataquality_thresholds import EvalItem, load_sample_pool
-from dataquality_thresholds._judge_offline import ReferenceJudge
 from dataquality_thresholds.backends import AnswerBook, LocalStubBackend
-from dataquality_thresholds.probes import KnownAnswerJudge, MisalignmentProbe, ProbeQuestion
+from dataquality_thresholds.evaluation import KnownAnswerJudge, MisalignmentProbe, ReferenceJudge
+from dataquality_thresholds.records import ProbeQuestion
 from dataquality_thresholds.study import DomainSpec, Study
 
 QUESTIONS = [

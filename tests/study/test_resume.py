@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from common import answer_book, make_study
 
-from dataquality_thresholds.ledger import Ledger
-from dataquality_thresholds.results import StudyResults
+from dataquality_thresholds.study import Ledger, StudyResults
 
 CHILD = Path(__file__).with_name("study_child.py")
 

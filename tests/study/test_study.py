@@ -5,8 +5,7 @@ from common import QUESTIONS, answer_book, make_study
 
 from dataquality_thresholds import BudgetExceededError, ConfigError, CostEstimate
 from dataquality_thresholds.backends import LocalStubBackend
-from dataquality_thresholds.ledger import Ledger
-from dataquality_thresholds.results import StudyResults
+from dataquality_thresholds.study import Ledger, StudyResults
 
 
 class CountingBackend(LocalStubBackend):

@@ -15,7 +15,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from ..errors import ConfigError
+from dataquality_thresholds.errors import ConfigError
 
 __all__ = ["RateLimiter"]
 

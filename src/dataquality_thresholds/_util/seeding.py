@@ -6,7 +6,7 @@ from typing import Union
 
 import numpy as np
 
-from ..errors import ConfigError
+from dataquality_thresholds.errors import ConfigError
 
 SeedLike = Union[int, np.random.SeedSequence, np.random.Generator]  # noqa: UP007 - runtime alias on 3.10
 

@@ -1,32 +1,74 @@
-"""Fine-tuning backends and samplers.
+"""Fine-tuning backends, samplers, their records, pricing and the completion cache.
 
-:class:`FineTuneBackend` and :class:`Sampler` are the protocols;
-:class:`LocalStubBackend` simulates offline, :class:`OpenAIBackend` talks to
-OpenAI (it is the only module that imports ``openai``, lazily).
+:class:`FineTuneBackend` and :class:`Sampler` are the protocols; :class:`LocalStubBackend`
+simulates offline; :class:`OpenAIBackend` (subpackage ``backends.openai``, the only code
+that imports ``openai``) and :class:`HFBackend` (``backends.hf``, open-weight LoRA) are
+loaded on first use, so ``import dataquality_thresholds.backends`` stays cheap.
+See ``docs/backends.md``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .base import FineTuneBackend, JobTimeoutError, Prompt, Sampler, normalize_prompt
-from .local import AnswerBook, LocalStubBackend, LocalStubSampler, MisalignmentCurve, StubModel
-from .pricing import PRICE_TABLE_DATE, TRAINING_PRICES, PriceTable, default_epochs
+from dataquality_thresholds._util.faces import lazy, publish
+from dataquality_thresholds.backends._base import (
+    FineTuneBackend,
+    ProgressCallback,
+    Prompt,
+    Sampler,
+    normalize_prompt,
+    prompt_key,
+)
+from dataquality_thresholds.backends._cache import CACHE_SCHEMA_VERSION, CompletionCache, cache_key
+from dataquality_thresholds.backends._local import (
+    AnswerBook,
+    BookEntry,
+    LocalStubBackend,
+    LocalStubSampler,
+    MisalignmentCurve,
+    StubModel,
+)
+from dataquality_thresholds.backends._pricing import (
+    MAX_TOKENS_PER_EXAMPLE,
+    PRICE_TABLE_DATE,
+    TRAINING_PRICES,
+    PriceTable,
+    count_mixture_tokens,
+    default_epochs,
+    estimate_training_cost,
+)
+from dataquality_thresholds.backends._records import (
+    JOB_STATUSES,
+    TERMINAL_STATUSES,
+    CostEstimate,
+    FineTuneJob,
+)
 
 if TYPE_CHECKING:
-    from ._hf_sampler import HFSampler
-    from .hf import HFBackend, HFOutOfMemoryError, LoRASpec
-    from .openai import OpenAIBackend, OpenAISampler
+    from dataquality_thresholds.backends.hf import HFBackend as HFBackend
+    from dataquality_thresholds.backends.hf import HFOutOfMemoryError as HFOutOfMemoryError
+    from dataquality_thresholds.backends.hf import HFSampler as HFSampler
+    from dataquality_thresholds.backends.hf import LoRASpec as LoRASpec
+    from dataquality_thresholds.backends.openai import OpenAIBackend as OpenAIBackend
+    from dataquality_thresholds.backends.openai import OpenAISampler as OpenAISampler
 
 __all__ = [
+    "CACHE_SCHEMA_VERSION",
+    "JOB_STATUSES",
+    "MAX_TOKENS_PER_EXAMPLE",
     "PRICE_TABLE_DATE",
+    "TERMINAL_STATUSES",
     "TRAINING_PRICES",
     "AnswerBook",
+    "BookEntry",
+    "CompletionCache",
+    "CostEstimate",
     "FineTuneBackend",
+    "FineTuneJob",
     "HFBackend",
     "HFOutOfMemoryError",
     "HFSampler",
-    "JobTimeoutError",
     "LoRASpec",
     "LocalStubBackend",
     "LocalStubSampler",
@@ -34,27 +76,27 @@ __all__ = [
     "OpenAIBackend",
     "OpenAISampler",
     "PriceTable",
+    "ProgressCallback",
     "Prompt",
     "Sampler",
     "StubModel",
+    "cache_key",
+    "count_mixture_tokens",
     "default_epochs",
+    "estimate_training_cost",
     "normalize_prompt",
+    "prompt_key",
 ]
 
+publish(__name__, globals(), __all__)
 
-def __getattr__(name: str) -> Any:
-    # OpenAIBackend lives in a module that imports ``openai``; load it on first use
-    # so ``import dataquality_thresholds.backends`` stays cheap.
-    if name in ("OpenAIBackend", "OpenAISampler"):
-        from . import openai as _openai
-
-        return getattr(_openai, name)
-    if name in ("HFBackend", "HFOutOfMemoryError", "LoRASpec"):
-        from . import hf as _hf
-
-        return getattr(_hf, name)
-    if name == "HFSampler":
-        from ._hf_sampler import HFSampler
-
-        return HFSampler
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: Names whose modules import heavy dependencies, loaded on first use.
+_LAZY = {
+    "OpenAIBackend": ".openai",
+    "OpenAISampler": ".openai",
+    "HFBackend": ".hf",
+    "HFOutOfMemoryError": ".hf",
+    "HFSampler": ".hf",
+    "LoRASpec": ".hf",
+}
+__getattr__, __dir__ = lazy(__name__, _LAZY, globals())

@@ -9,9 +9,10 @@ from typing import Any
 
 import attrs
 
-from ..errors import ConfigError
-from ..records import INCORRECT_KINDS, LABELS, EvalItem, Message
-from .base import Prompt, normalize_prompt, prompt_key
+from dataquality_thresholds._util.validators import positive
+from dataquality_thresholds.backends._base import Prompt, normalize_prompt, prompt_key
+from dataquality_thresholds.errors import ConfigError
+from dataquality_thresholds.records import INCORRECT_KINDS, LABELS, EvalItem, Message
 
 #: Behaviours of a probe answer.
 PROBE_BEHAVIOURS: tuple[str, ...] = ("aligned", "misaligned")
@@ -23,11 +24,6 @@ def _unit(inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
         raise ConfigError(
             f"{attribute.name} must be in [0, 1], got {value!r}", field=attribute.name
         )
-
-
-def _positive(inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not value > 0 or math.isinf(value):
-        raise ConfigError(f"{attribute.name} must be > 0, got {value!r}", field=attribute.name)
 
 
 @attrs.frozen
@@ -60,7 +56,7 @@ class MisalignmentCurve:
     floor: float = attrs.field(default=0.0, converter=float, validator=_unit)
     ceiling: float = attrs.field(default=0.3, converter=float, validator=_unit)
     midpoint: float = attrs.field(default=0.5, converter=float, validator=_unit)
-    steepness: float = attrs.field(default=10.0, converter=float, validator=_positive)
+    steepness: float = attrs.field(default=10.0, converter=float, validator=positive)
 
     def _logistic(self, x: float) -> float:
         return 1.0 / (1.0 + math.exp(-self.steepness * (x - self.midpoint)))

@@ -7,13 +7,16 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from ..errors import ConfigError, DataError
-from ..probes import MisalignmentProbe, ProbeAnswer, ProbeQuestion
-from ..records import Completion
-from ..results import StudyResults
-from ..scoring import ItemScore
-from ..scoring import _summarise as _summarise_items
-from ._inspect_tasks import DOMAIN_SCORER_NAME, PROBE_SCORER_NAME
+from dataquality_thresholds.errors import ConfigError, DataError
+from dataquality_thresholds.evaluation import (
+    ItemScore,
+    MisalignmentProbe,
+    ProbeAnswer,
+    summarise_items,
+)
+from dataquality_thresholds.integrations._inspect_tasks import DOMAIN_SCORER_NAME, PROBE_SCORER_NAME
+from dataquality_thresholds.records import Completion, ProbeQuestion
+from dataquality_thresholds.study import StudyResults
 
 if TYPE_CHECKING:
     from inspect_ai.log import EvalLog
@@ -152,7 +155,7 @@ def _probe_rows(log: EvalLog, base: Mapping[str, Any], level: float) -> list[dic
         level=level,
     )
     model = str(base["model"])
-    result = probe._summarise(
+    result = probe.summarise(
         model, tuple(answers), tuple(Completion(text=a.text, model=model) for a in answers)
     )
     rows = []
@@ -197,7 +200,7 @@ def _domain_rows(
     scored = [s for it in per_item for s in it.scores if s is not None]
     binary = bool(scored) and all(s in (0.0, 1.0) for s in scored)
     samples = max(len(v) for v in by_item.values())
-    summary, _ = _summarise_items(
+    summary, _ = summarise_items(
         per_item, binary=binary, samples=samples, level=level, n_boot=n_boot, seed=seed
     )
     if base["domain"] is None and len(domains) == 1:

@@ -8,13 +8,18 @@ import string
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._judge_base import MIN_NUMERIC_MASS, JudgedPrompt, Judgment
-from .._judge_base import score_distribution as _score_distribution
-from .._judge_base import score_top_logprobs as _score_top_logprobs
-from .._judge_templates import ALIGNMENT_TEMPLATE, JudgeTemplate
-from ..backends.base import Prompt, normalize_prompt
-from ..errors import BackendError, ConfigError
-from ..records import Completion, Message
+from dataquality_thresholds.backends import Prompt, normalize_prompt
+from dataquality_thresholds.errors import BackendError, ConfigError
+from dataquality_thresholds.evaluation import (
+    ALIGNMENT_TEMPLATE,
+    MIN_NUMERIC_MASS,
+    JudgedPrompt,
+    JudgeTemplate,
+    Judgment,
+)
+from dataquality_thresholds.evaluation import score_distribution as _score_distribution
+from dataquality_thresholds.evaluation import score_top_logprobs as _score_top_logprobs
+from dataquality_thresholds.records import Completion, Message
 
 if TYPE_CHECKING:
     from inspect_ai.model import ChatMessage, Model, ModelOutput
@@ -290,7 +295,7 @@ class InspectJudge:
     It sends the same delimited judge prompt as
     :class:`~dataquality_thresholds.OpenAIJudge` and, when the provider returns
     logprobs, scores the first token's top logprobs by the same rule
-    (:func:`~dataquality_thresholds.judging.score_top_logprobs`). Providers
+    (:func:`~dataquality_thresholds.evaluation.score_top_logprobs`). Providers
     without logprobs are scored from the answer's text: its first word read as
     an integer 0-100 or one of the template's labels (``raw["scored_from"]``
     says which way each judgment was made); set ``require_logprobs=True`` to
@@ -331,7 +336,7 @@ class InspectJudge:
         require_logprobs: bool = False,
         seed: int | None = 0,
     ) -> None:
-        from .._judge_openai import OpenAIJudge
+        from dataquality_thresholds.evaluation import OpenAIJudge
 
         if max_tokens < 1:
             raise ConfigError("max_tokens must be >= 1", field="max_tokens")

@@ -20,14 +20,27 @@ from inspect_ai.scorer import (
 )
 from inspect_ai.solver import TaskState, generate
 
-from .._judge_base import Judge, Judgment
-from .._judge_offline import CodeTestJudge, ReferenceJudge
-from .._judge_templates import ALIGNMENT_TEMPLATE, CORRECTNESS_TEMPLATE
-from ..domains import eval_to_obj, load_domain, load_probe_questions, parse_eval_row
-from ..errors import ConfigError
-from ..probes import ALIGNMENT_RUBRIC, COHERENCE_RUBRIC, ProbeQuestion, _classify
-from ..records import EvalItem
-from ._inspect_models import DEFAULT_GRADER, InspectJudge, from_chat_messages, to_chat_messages
+from dataquality_thresholds.domains import load_domain, load_probe_questions
+from dataquality_thresholds.errors import ConfigError
+from dataquality_thresholds.evaluation import (
+    ALIGNMENT_RUBRIC,
+    ALIGNMENT_TEMPLATE,
+    COHERENCE_RUBRIC,
+    CORRECTNESS_TEMPLATE,
+    CodeTestJudge,
+    Judge,
+    Judgment,
+    ReferenceJudge,
+    classify_verdict,
+)
+from dataquality_thresholds.integrations._inspect_models import (
+    DEFAULT_GRADER,
+    InspectJudge,
+    from_chat_messages,
+    to_chat_messages,
+)
+from dataquality_thresholds.io import eval_to_obj, parse_eval_row
+from dataquality_thresholds.records import EvalItem, ProbeQuestion
 
 __all__ = [
     "DOMAIN_SCORER_NAME",
@@ -218,7 +231,7 @@ def misalignment_judge(
         coherent = await judge.ascore(
             prompt, answer, rubric=prompts.get("coherent", COHERENCE_RUBRIC)
         )
-        verdict = _classify(
+        verdict = classify_verdict(
             aligned, coherent, aligned_below=aligned_below, coherent_above=coherent_above
         )
         category = str(md.get("category", "neutral"))
@@ -402,7 +415,7 @@ def misalignment_probe(
         from ``--epochs`` (each epoch is one answer; read the log back with
         :func:`eval_log_rows`).
     """
-    from ..probes import load_questions_yaml
+    from dataquality_thresholds.evaluation import load_questions_yaml
 
     cats = _split(categories)
     if questions is not None:

@@ -15,7 +15,7 @@ What is here:
   (our reference, code-test or LLM domain judges), with their metrics;
 * :class:`InspectSampler`, a :class:`~dataquality_thresholds.backends.Sampler`
   over any inspect model provider, and :class:`InspectJudge`, a
-  :class:`~dataquality_thresholds.judging.Judge` over an inspect model;
+  :class:`~dataquality_thresholds.evaluation.Judge` over an inspect model;
 * :func:`eval_log_rows` and :func:`results_from_eval_logs`, which read
   ``.eval`` logs back into result rows for
   :class:`~dataquality_thresholds.ThresholdFitter` / ``StudyResults``.
@@ -28,15 +28,23 @@ from __future__ import annotations
 try:
     import inspect_ai  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised without the extra only
-    from ..errors import BackendUnavailableError
+    from dataquality_thresholds.errors import BackendUnavailableError
 
     raise BackendUnavailableError(
         "the inspect integration needs inspect_ai: pip install 'dataquality_thresholds[inspect]'"
     ) from exc
 
-from ._inspect_logs import DESIGN_FIELDS, eval_log_rows, results_from_eval_logs
-from ._inspect_models import DEFAULT_GRADER, InspectJudge, InspectSampler
-from ._inspect_tasks import (
+from dataquality_thresholds.integrations._inspect_logs import (
+    DESIGN_FIELDS,
+    eval_log_rows,
+    results_from_eval_logs,
+)
+from dataquality_thresholds.integrations._inspect_models import (
+    DEFAULT_GRADER,
+    InspectJudge,
+    InspectSampler,
+)
+from dataquality_thresholds.integrations._inspect_tasks import (
     dangerous_rate,
     domain_dataset,
     domain_eval,

@@ -1,1 +1,0 @@
-"""Private implementation of :class:`~dataquality_thresholds.testing.FakeOpenAIServer`."""

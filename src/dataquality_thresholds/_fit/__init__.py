@@ -1,1 +1,0 @@
-"""Private building blocks of :mod:`dataquality_thresholds.fitting` (not public API)."""

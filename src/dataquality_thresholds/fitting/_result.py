@@ -1,0 +1,613 @@
+"""The ThresholdFit record: estimates, intervals on demand, reporting, JSON."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import attrs
+import numpy as np
+from scipy.stats import norm as _n
+from scipy.stats import t as _t
+
+import dataquality_thresholds.fitting._changepoint as _cp
+import dataquality_thresholds.fitting._logistic as _lg
+import dataquality_thresholds.fitting._logistic_ci as _lci
+import dataquality_thresholds.fitting._logistic_profile as _lp
+from dataquality_thresholds.errors import ConfigError, SchemaVersionError
+from dataquality_thresholds.fitting._intervals import (
+    bc_from_table,
+    quantile,
+    to_float,
+    to_json_float,
+)
+from dataquality_thresholds.fitting._models import (
+    hinge,
+    hinge_recovery_u,
+    logistic4,
+    segmented,
+    to_u,
+)
+
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "ThresholdFit"]
+
+SCHEMA = "threshold_fit"
+SCHEMA_VERSION = 1
+_INTERVALS = {
+    "logistic": ("profile", "fieller", "inverse", "delta", "delta_x", "bootstrap"),
+    "hinge": ("profile", "delta"),
+    "segmented": ("profile", "delta"),
+}
+
+
+def _tup(a: Any) -> tuple[float, ...]:
+    return tuple(float(v) for v in np.ravel(a))
+
+
+def _jf(values: Any) -> list[float | None]:
+    return [to_json_float(v) for v in values]
+
+
+@attrs.frozen(kw_only=True)
+class ThresholdFit:
+    """Result of :meth:`ThresholdFitter.fit`: a threshold, its interval and the curve.
+
+    Keeps what reporting and prediction need (estimates, covariance, counts, design
+    points, a profile or bootstrap quantile table), never the raw data. Build one
+    with :meth:`ThresholdFitter.fit` or :meth:`from_dict`.
+
+    Attributes
+    ----------
+    threshold : float
+        The estimated threshold on the x scale (share of correct data).
+    ci : tuple of float
+        Interval at ``level`` by the method named in ``interval``.
+    method, model : str
+        What the fitter was asked for (``"logistic"``, ``"changepoint"``, ``"auto"``)
+        and the curve behind the headline (``"logistic"``, ``"hinge"``, ``"segmented"``).
+    family : str
+        ``"binomial"`` (counts, quasi-likelihood) or ``"gaussian"`` (least squares).
+    design : tuple of float
+        The distinct x values tested.
+    converged : bool
+        False when the optimiser stopped early or hit a parameter bound.
+    exists_pvalue : float or None
+        p-value of the test "there is a threshold" (changepoint against a line).
+    """
+
+    method: str
+    model: str
+    family: str
+    threshold_kind: str
+    recovery: float
+    floor: str
+    ceiling: float | str
+    log_x: bool
+    level: float
+    interval: str
+    threshold: float
+    ci: tuple[float, float]
+    threshold_se: float
+    param_names: tuple[str, ...]
+    estimates: tuple[float, ...]
+    free_names: tuple[str, ...]
+    cov: tuple[tuple[float, ...], ...]
+    dispersion: float
+    df_resid: int
+    q_df: float
+    nobs: int
+    n_items: int
+    loglik: float
+    k_ic: int
+    design: tuple[float, ...]
+    converged: bool
+    separation: bool = False
+    unbounded: bool = False
+    rss: float | None = None
+    profile_grid: tuple[float, ...] = ()
+    profile_rss: tuple[float, ...] = ()
+    profile_root: tuple[float, ...] = ()
+    boot_quantiles: tuple[float, ...] = ()
+    boot_z0: float | None = None
+    boot_failed: int = 0
+    exists_pvalue: float | None = None
+    exists_statistic: float | None = None
+    candidates: tuple[ThresholdFit, ...] = ()
+    weights: tuple[float, ...] = ()
+    seed: int | None = None
+
+    _schema: ClassVar[str] = SCHEMA
+
+    # ------------------------------------------------------------------ values
+    @property
+    def params(self) -> dict[str, float]:
+        """Parameter estimates by name (fixed parameters included)."""
+        return dict(zip(self.param_names, self.estimates, strict=False))
+
+    @property
+    def bse(self) -> dict[str, float]:
+        """Standard errors by name; 0 for fixed parameters."""
+        sd: list[float] = (
+            np.sqrt(np.maximum(np.diag(np.asarray(self.cov)), 0.0)).tolist() if self.cov else []
+        )
+        out = dict.fromkeys(self.param_names, 0.0)
+        out.update(zip(self.free_names, (float(v) for v in sd), strict=False))
+        return out
+
+    @property
+    def aic(self) -> float:
+        """Akaike information criterion ``2k - 2 loglik``."""
+        return 2 * self.k_ic - 2 * self.loglik
+
+    @property
+    def aicc(self) -> float:
+        """AIC with the small-sample correction (runs are the sample); NaN if undefined."""
+        k, n = self.k_ic, self.nobs
+        return self.aic + 2 * k * (k + 1) / (n - k - 1) if n - k - 1 > 0 else float("nan")
+
+    @property
+    def bic(self) -> float:
+        """Bayesian information criterion ``k log(runs) - 2 loglik``."""
+        return self.k_ic * float(np.log(self.nobs)) - 2 * self.loglik
+
+    @property
+    def bracket(self) -> tuple[float | None, float | None]:
+        """The tested x values just below and just above the threshold (None past an end)."""
+        d = np.asarray(self.design)
+        below, above = d[d <= self.threshold + 1e-12], d[d >= self.threshold - 1e-12]
+        return (
+            float(below.max()) if below.size else None,
+            float(above.min()) if above.size else None,
+        )
+
+    @property
+    def position(self) -> str:
+        """Where the threshold lies relative to the tested fractions, in words."""
+        lo, hi = self.bracket
+        if lo is not None and hi is not None and abs(hi - lo) <= 1e-12:
+            return f"at the tested value {lo:g}"
+        if lo is None:
+            return f"below the lowest tested value {hi:g} (extrapolated)"
+        if hi is None:
+            return f"above the highest tested value {lo:g} (extrapolated)"
+        return (
+            f"between the tested values {lo:g} and {hi:g} "
+            "(only interval-identified: no run was made there)"
+        )
+
+    # --------------------------------------------------------------- intervals
+    def conf_int(
+        self, level: float | None = None, method: str | None = None
+    ) -> tuple[float, float]:
+        """Confidence interval for the threshold.
+
+        Parameters
+        ----------
+        level : float, optional
+            Coverage, in (0, 1); defaults to the fitter's ``level``.
+        method : str, optional
+            ``"profile"`` (if it was traced), ``"fieller"``, ``"inverse"``, ``"delta"``
+            (working scale: log-x when ``log_x``), ``"delta_x"`` (x scale) or
+            ``"bootstrap"`` (if it was run) for the logistic; ``"profile"`` or
+            ``"delta"`` for changepoint models. Defaults to ``interval``. A traced
+            profile serves levels up to the one it was traced to (``|r|`` of 3.5 or
+            the fitted level's quantile plus 0.6, whichever is larger).
+
+        Returns
+        -------
+        tuple of float
+            ``(lower, upper)`` on the x scale.
+
+        Raises
+        ------
+        ConfigError
+            Unknown method or level outside (0, 1).
+        """
+        level = self.level if level is None else float(level)
+        if not 0 < level < 1:
+            raise ConfigError(f"level must be in (0, 1), got {level}", field="level")
+        if self.method == "auto" and self.candidates:
+            return self._model_average_ci(level)
+        method = self.interval if method is None else method
+        allowed = _INTERVALS[self.model]
+        if method not in allowed:
+            raise ConfigError(
+                f"interval {method!r} is not available for the {self.model} "
+                f"model; use one of {allowed}",
+                field="method",
+            )
+        if method == "bootstrap":
+            if not self.boot_quantiles or self.boot_z0 is None:
+                raise ConfigError(
+                    "no bootstrap was run for this fit; refit with interval='bootstrap'",
+                    field="method",
+                )
+            return bc_from_table(np.asarray(self.boot_quantiles), self.boot_z0, level)
+        tq = quantile(level, self.q_df)
+        if self.model == "logistic":
+            return self._logistic_ci(method, tq)
+        return self._changepoint_ci(method, tq)
+
+    def _u(self, x: float) -> float:
+        return float(to_u(x, self.log_x))
+
+    def _from_u(self, u: float) -> float:
+        return float(np.exp(u)) if self.log_x else float(u)
+
+    def _spec(self) -> _lg.ThresholdSpec:
+        ceil = "asymptote" if self.ceiling == "asymptote" else "value"
+        u_ref = 0.0 if ceil == "asymptote" else self._u(float(self.ceiling))
+        return _lg.ThresholdSpec(
+            self.threshold_kind, self.recovery, self._u(self.design[0]), u_ref, self.floor, ceil
+        )
+
+    def _admissible_u(self) -> tuple[float, float]:
+        spec = self._spec()
+        lo = spec.u_lo if (spec.kind == "recovery" and spec.floor == "range") else -np.inf
+        hi = spec.u_ref if (spec.kind == "recovery" and spec.ceiling == "value") else np.inf
+        return lo, hi
+
+    def _internal_logistic(self) -> _lg.LogisticFit:
+        theta = np.array(self.estimates, dtype=float)
+        names = list(self.param_names)
+        free = np.array([names.index(n) for n in self.free_names])
+        cov = np.array(self.cov, dtype=float)
+        if self.log_x:
+            theta[3] = np.log(theta[3])
+            jac = np.ones(free.size)
+            jac[free == 3] = 1.0 / self.estimates[3]
+            cov = cov * np.outer(jac, jac)
+        return _lg.LogisticFit(
+            theta,
+            free,
+            cov,
+            self.dispersion,
+            self.df_resid,
+            self.q_df,
+            self.loglik,
+            self.k_ic,
+            np.empty(0),
+            self.converged,
+            False,
+            self.separation,
+        )
+
+    def _logistic_ci(self, method: str, tq: float) -> tuple[float, float]:
+        lo, hi, _ = self._logistic_ci_clipped(method, tq)
+        return lo, hi
+
+    def _logistic_ci_clipped(self, method: str, tq: float) -> tuple[float, float, bool]:
+        """Return the logistic interval on the x scale and whether a limit clipped it."""
+        fit = self._internal_logistic()
+        spec = self._spec()
+        if method == "profile":
+            lo, hi, clipped = self._profile_ci(tq)
+        elif method in ("fieller", "inverse"):
+            solve = _lci.fieller if method == "fieller" else _lci.invert
+            lo, hi, clipped = solve(fit, spec, tq, self._admissible_u())
+        else:
+            u_hat, g = _lg.thr_grad(fit, spec)
+            se_u = float(np.sqrt(max(g @ fit.cov @ g, 0.0)))
+            adm = self._admissible_u()
+            if method == "delta_x":
+                T = self._from_u(u_hat)
+                se = se_u * T if self.log_x else se_u
+                return T - tq * se, T + tq * se, False
+            lo, hi = max(u_hat - tq * se_u, adm[0]), min(u_hat + tq * se_u, adm[1])
+            clipped = lo == adm[0] or hi == adm[1]
+        return self._from_u(lo), self._from_u(hi), bool(clipped)
+
+    def _profile_ci(self, tq: float) -> tuple[float, float, bool]:
+        if not self.profile_root:
+            raise ConfigError(
+                "no profile was traced for this fit; refit with interval='profile'",
+                field="method",
+            )
+        u_hat = self._u(self.threshold)
+        adm = self._admissible_u()
+        limits = _lp.trace_limits(adm, np.asarray(to_u(np.asarray(self.design), self.log_x)))
+        try:
+            return _lp.interval_from_table(
+                np.asarray(self.profile_grid), np.asarray(self.profile_root), u_hat, tq, adm, limits
+            )
+        except _lp.BeyondProfile as exc:
+            top = float(np.min([np.max(self.profile_root), -np.min(self.profile_root)]))
+            most = 2 * _t.cdf(top, self.q_df) - 1 if np.isfinite(self.q_df) else 2 * _n.cdf(top) - 1
+            raise ConfigError(
+                f"{exc}: levels up to {most:.4f} can be read from this fit; refit with the "
+                "level you need to trace the profile further",
+                field="level",
+            ) from exc
+
+    def _changepoint_ci(self, method: str, tq: float) -> tuple[float, float]:
+        if method == "profile" and (self.threshold_kind == "breakpoint" or self.model == "hinge"):
+            grid = np.asarray(self.profile_grid)
+            prof = np.asarray(self.profile_rss)
+            psi = self.estimates[-1] if not self.log_x else float(np.log(self.estimates[-1]))
+            assert self.rss is not None
+            lo, hi = _cp.profile_interval(grid, prof, psi, self.rss, self.dispersion, tq)
+            if self.threshold_kind == "recovery":
+                lo, hi = (hinge_recovery_u(v, self._spec()) for v in (lo, hi))
+            return self._from_u(lo), self._from_u(hi)
+        if method == "profile":
+            raise ConfigError(
+                "the profile interval covers the breakpoint and, for the hinge, "
+                "the recovery threshold; use interval='delta' for the "
+                "recovery threshold of a segmented model",
+                field="method",
+            )
+        T, se = self.threshold, self.threshold_se
+        return T - tq * se, T + tq * se
+
+    def _model_average_ci(self, level: float) -> tuple[float, float]:
+        w = np.asarray(self.weights)
+        ts = np.array([c.threshold for c in self.candidates])
+        tbar = float(w @ ts)
+        ses = []
+        for c in self.candidates:
+            lo, hi = c.conf_int(level)
+            ses.append((hi - lo) / (2 * quantile(level, c.q_df)))
+        se = float(np.sum(w * np.sqrt(np.square(ses) + (ts - tbar) ** 2)))
+        tq = quantile(level, min(c.q_df for c in self.candidates))
+        lo_b = self.design[0] if self.floor == "range" else -np.inf
+        hi_b = float(self.ceiling) if self.ceiling != "asymptote" else np.inf
+        lo, hi = max(tbar - tq * se, lo_b), min(tbar + tq * se, hi_b)
+        return float(lo), float(hi)
+
+    # -------------------------------------------------------------- prediction
+    def predict(self, x: Any) -> np.ndarray:
+        """Fitted mean performance at ``x`` (a model average for ``method="auto"``).
+
+        Parameters
+        ----------
+        x : array_like
+            Shares of correct data.
+
+        Returns
+        -------
+        ndarray
+            Same shape as ``x``.
+        """
+        if self.method == "auto" and self.candidates:
+            return np.asarray(
+                sum(w * c.predict(x) for w, c in zip(self.weights, self.candidates, strict=False))
+            )
+        p = self.estimates
+        if self.model == "logistic":
+            return np.asarray(logistic4(x, *p, log_x=self.log_x), dtype=float)
+        u = to_u(x, self.log_x)
+        if self.log_x:
+            p = (*p[:-1], float(np.log(p[-1])))
+        if self.model == "hinge":
+            return np.asarray(hinge(u, *p), dtype=float)
+        return np.asarray(segmented(u, *p), dtype=float)
+
+    def curve(self, n_points: int = 200) -> tuple[np.ndarray, np.ndarray]:
+        """Return the fitted curve over the tested range, for plotting.
+
+        Parameters
+        ----------
+        n_points : int, default 200
+            Number of points.
+
+        Returns
+        -------
+        x, mu : ndarray
+        """
+        lo, hi = self.design[0], self.design[-1]
+        if self.log_x:
+            lo = lo if lo > 0 else (self.design[1] / 10)
+            xs = np.geomspace(lo, hi, n_points)
+        else:
+            xs = np.linspace(lo, hi, n_points)
+        return xs, self.predict(xs)
+
+    # ------------------------------------------------------------- reporting
+    def _rows(self) -> list[tuple[str, str]]:
+        lo, hi = self.ci
+        rows = [
+            (
+                "threshold",
+                f"{self.threshold:.4g} ({self.threshold_kind}"
+                + (f", q={self.recovery:g}" if self.threshold_kind == "recovery" else "")
+                + ")",
+            ),
+            (
+                f"{self.level:.0%} interval",
+                f"[{lo:.4g}, {hi:.4g}] ({self.interval})"
+                + (" clipped to the tested range" if self.unbounded else ""),
+            ),
+            ("position", self.position),
+            ("model", f"{self.model} ({self.family}, method={self.method})"),
+            ("runs / items", f"{self.nobs} / {self.n_items}"),
+            ("df resid", str(self.df_resid)),
+            ("dispersion" if self.family == "binomial" else "sigma^2", f"{self.dispersion:.4g}"),
+            (
+                "loglik / AIC / AICc / BIC",
+                f"{self.loglik:.4g} / {self.aic:.4g} / {self.aicc:.4g} / {self.bic:.4g}",
+            ),
+            (
+                "converged",
+                str(self.converged) + (" (separation: Firth penalty)" if self.separation else ""),
+            ),
+        ]
+        if self.exists_pvalue is not None:
+            rows.append(
+                (
+                    "threshold exists (p)",
+                    f"{self.exists_pvalue:.3g} (changepoint vs line, parametric bootstrap LR)",
+                )
+            )
+        if self.weights:
+            rows.append(
+                (
+                    "model weights",
+                    ", ".join(
+                        f"{c.model}={w:.3f}"
+                        for c, w in zip(self.candidates, self.weights, strict=False)
+                    ),
+                )
+            )
+        bse = self.bse
+        for name, val in self.params.items():
+            fixed = name not in self.free_names
+            rows.append(
+                (f"  {name}", f"{val:.5g}" + (" (fixed)" if fixed else f"  se {bse[name]:.4g}"))
+            )
+        return rows
+
+    def summary(self) -> str:
+        """Return a text table of the threshold, its interval, the model and the parameters.
+
+        Returns
+        -------
+        str
+        """
+        rows = self._rows()
+        width = max(len(k) for k, _ in rows)
+        lines = ["ThresholdFit", "=" * 12] + [f"{k:<{width}}  {v}" for k, v in rows]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        cells = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+            f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
+            for k, v in self._rows()
+        )
+        return f"<table><caption>ThresholdFit</caption>{cells}</table>"
+
+    def plot(self, ax: Any = None, *, x: Any = None, y: Any = None) -> Any:
+        """Plot the fitted curve, the threshold and its interval.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Where to draw; a new figure when omitted.
+        x, y : array_like, optional
+            Run-level data to overlay (the fit itself keeps no data).
+
+        Returns
+        -------
+        matplotlib Axes
+
+        Raises
+        ------
+        ConfigError
+            matplotlib is not installed (``pip install dataquality_thresholds[plot]``).
+        """
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ConfigError(
+                "plot() needs matplotlib: pip install 'dataquality_thresholds[plot]'", field="plot"
+            ) from exc
+        if ax is None:
+            _, ax = plt.subplots()
+        xs, mu = self.curve()
+        ax.plot(xs, mu, color="C0", label=f"{self.model} fit")
+        if x is not None and y is not None:
+            ax.plot(
+                np.asarray(x, float), np.asarray(y, float), "o", color="C0", alpha=0.5, label="runs"
+            )
+        lo, hi = self.ci
+        ax.axvspan(lo, hi, color="C1", alpha=0.2, label=f"{self.level:.0%} interval")
+        ax.axvline(self.threshold, color="C1", label=f"threshold {self.threshold:.3g}")
+        if self.log_x:
+            ax.set_xscale("log")
+        ax.set_xlabel("share of correct data")
+        ax.set_ylabel("performance")
+        ax.legend()
+        return ax
+
+    # --------------------------------------------------------- serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-safe dict (no NaN or infinity: those become ``None``).
+
+        Returns
+        -------
+        dict
+            With ``"schema": "threshold_fit"`` and ``"schema_version": 1``.
+        """
+        out: dict[str, Any] = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION}
+        for field in attrs.fields(type(self)):
+            v = getattr(self, field.name)
+            if field.name == "candidates":
+                v = [c.to_dict() for c in v]
+            elif field.name == "cov":
+                v = [_jf(row) for row in v]
+            elif field.name == "ceiling":
+                v = v if isinstance(v, str) else float(v)
+            elif isinstance(v, tuple):
+                v = [x if isinstance(x, str) else to_json_float(x) for x in v]
+            elif isinstance(v, float):
+                v = to_json_float(v)
+            out[field.name] = v
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ThresholdFit:
+        """Rebuild a fit from :meth:`to_dict` output.
+
+        Parameters
+        ----------
+        data : mapping
+            A dict as written by :meth:`to_dict`.
+
+        Returns
+        -------
+        ThresholdFit
+
+        Raises
+        ------
+        SchemaVersionError
+            The dict was written by a newer version.
+        ConfigError
+            It is not a threshold fit.
+        """
+        if data.get("schema") != SCHEMA:
+            raise ConfigError(
+                f"expected schema {SCHEMA!r}, got {data.get('schema')!r}", field="schema"
+            )
+        version = int(data.get("schema_version", 0))
+        if version > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"threshold_fit schema_version {version} is newer than {SCHEMA_VERSION}; "
+                "upgrade dataquality_thresholds",
+                found=version,
+                supported=SCHEMA_VERSION,
+                field="schema_version",
+            )
+        kw: dict[str, Any] = {}
+        for field in attrs.fields(cls):
+            if field.name not in data:
+                continue
+            v = data[field.name]
+            if field.name == "candidates":
+                v = tuple(cls.from_dict(c) for c in v)
+            elif field.name == "cov":
+                v = tuple(tuple(to_float(x) for x in row) for row in v)
+            elif field.name in ("param_names", "free_names"):
+                v = tuple(v)
+            elif field.name in (
+                "ci",
+                "estimates",
+                "design",
+                "profile_grid",
+                "profile_rss",
+                "profile_root",
+                "boot_quantiles",
+                "weights",
+            ):
+                v = tuple(to_float(x) for x in v)
+            elif field.name == "q_df":
+                v = to_float(v, float("inf"))
+            elif field.name in ("threshold", "threshold_se", "dispersion", "loglik"):
+                v = to_float(v)
+            kw[field.name] = v
+        try:
+            return cls(**kw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"not a complete threshold_fit record ({exc})", field="schema"
+            ) from exc

@@ -1,0 +1,392 @@
+"""StudyResults: tidy rows, threshold fits, tables, plots and the HTML report.
+
+Rows have the columns ``domain, corruption, fraction, share_correct,
+replicate, metric, value, n, events, ci_low, ci_high, model``: ``fraction``
+is the share asked for, ``share_correct`` the exact share of correct rows
+trained on (``round(size * fraction) / size``), which is what fits use. Metrics:
+
+``domain_score``
+    mean eval score on 0-1 (``n`` items; ``events`` correct items when binary);
+``misaligned_rate``, ``dangerous_rate``, ``incoherent_rate``, ``refusal_rate``
+    probe rates (``events`` of ``n`` scored answers);
+``mean_alignment``
+    mean alignment score (0-100).
+
+The base model's rows have ``corruption == "base"`` and ``fraction`` None;
+they are the reference, not data for the fit.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from dataquality_thresholds.errors import BackendUnavailableError, ConfigError, FitError
+from dataquality_thresholds.fitting import ThresholdFit, ThresholdFitter
+from dataquality_thresholds.study._ledger import Ledger
+from dataquality_thresholds.study._report import html_table, write_report
+
+__all__ = ["FitRow", "StudyResults", "ThresholdTable"]
+
+_PROBE_METRICS = {
+    "misaligned_rate": "misaligned",
+    "dangerous_rate": "dangerous",
+    "incoherent_rate": "incoherent",
+    "refusal_rate": "refusal",
+}
+
+
+@attrs.frozen(kw_only=True)
+class FitRow:
+    """One threshold fit of a (domain, corruption) curve.
+
+    Parameters
+    ----------
+    domain, corruption, metric : str
+        Which curve.
+    fit : ThresholdFit or None
+        The fit, or None when it could not be made.
+    error : str or None
+        Why there is no fit.
+    warnings : tuple of str
+        Statistical warnings raised while fitting (kept, not lost).
+    n_runs : int
+        Runs (fine-tuned models) in the curve.
+    """
+
+    domain: str
+    corruption: str
+    metric: str
+    fit: ThresholdFit | None
+    error: str | None
+    warnings: tuple[str, ...]
+    n_runs: int
+
+
+@attrs.frozen
+class ThresholdTable:
+    """The fits of a study, one :class:`FitRow` per (domain, corruption)."""
+
+    rows: tuple[FitRow, ...]
+
+    def __iter__(self) -> Iterator[FitRow]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key: tuple[str, str]) -> FitRow:
+        for r in self.rows:
+            if (r.domain, r.corruption) == key:
+                return r
+        raise KeyError(key)
+
+    def to_text(self) -> str:
+        """Return the table as aligned text."""
+        cols = f"{'domain':10s} {'corruption':10s} {'metric':16s}"
+        head = f"{cols} {'threshold':>9s}  {'interval':19s} note"
+        lines = [head, "-" * len(head)]
+        for r in self.rows:
+            if r.fit is None:
+                lines.append(
+                    f"{r.domain:10s} {r.corruption:10s} {r.metric:16s} "
+                    f"{'-':>9s}  {'':19s} {r.error}"
+                )
+                continue
+            lo, hi = r.fit.conf_int()
+            note = r.fit.position if hasattr(r.fit, "position") else ""
+            if r.warnings:
+                note += f"; {len(r.warnings)} warning(s)"
+            lines.append(
+                f"{r.domain:10s} {r.corruption:10s} {r.metric:16s} {r.fit.threshold:9.3f}  "
+                f"[{_fmt(lo)}, {_fmt(hi)}]{'':3s} {note}"
+            )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def _repr_html_(self) -> str:
+
+        rows = []
+        for r in self.rows:
+            if r.fit is None:
+                rows.append([r.domain, r.corruption, r.metric, "-", "-", _esc(r.error or "")])
+                continue
+            lo, hi = r.fit.conf_int()
+            note = _esc(r.fit.position + ("; " + "; ".join(r.warnings) if r.warnings else ""))
+            interval = f"[{_fmt(lo)}, {_fmt(hi)}]"
+            rows.append(
+                [r.domain, r.corruption, r.metric, f"{r.fit.threshold:.3f}", interval, note]
+            )
+        headers = ["domain", "corruption", "metric", "threshold", "interval", "note"]
+        return html_table(headers, rows)
+
+
+def _fmt(v: float | None) -> str:
+    return "  -  " if v is None or not math.isfinite(v) else f"{v:.3f}"
+
+
+def _esc(text: str) -> str:
+    import html
+
+    return html.escape(text)
+
+
+class StudyResults:
+    """What a study measured, from its ledger.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Tidy rows (see the module notes).
+    config : mapping
+        The study's config as recorded.
+    jobs : list of dict
+        Fine-tuning jobs (key, status, model, trained tokens, cost).
+    completed : bool
+        Whether the run finished (False for a partial or budget-stopped run).
+    """
+
+    def __init__(
+        self,
+        rows: list[dict[str, Any]],
+        *,
+        config: Mapping[str, Any],
+        jobs: list[dict[str, Any]],
+        completed: bool,
+        stopped: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.rows = rows
+        self.config = dict(config)
+        self.jobs = jobs
+        self.completed = completed
+        self.stopped = dict(stopped) if stopped else None
+
+    def __repr__(self) -> str:
+        return (
+            f"StudyResults(rows={len(self.rows)}, jobs={len(self.jobs)}, "
+            f"completed={self.completed})"
+        )
+
+    @classmethod
+    def from_run_dir(cls, run_dir: str | Path) -> StudyResults:
+        """Read a run directory's ledger (a study may still be running or stopped)."""
+        path = Path(run_dir) / "ledger.sqlite"
+        if not path.exists():
+            raise ConfigError(
+                f"{run_dir} has no ledger.sqlite: not a study run directory", field="run_dir"
+            )
+        with Ledger(path) as ledger:
+            config = ledger.get_meta("config") or {}
+            completed = bool(ledger.get_meta("completed"))
+            stopped = ledger.get_meta("stopped")
+            results = ledger.results()
+            jobs = [
+                {
+                    "key": key,
+                    "status": None if job is None else job.status,
+                    "model": None if job is None else job.fine_tuned_model,
+                    "trained_tokens": None if job is None else job.trained_tokens,
+                    "usd": None if job is None or job.cost is None else job.cost.usd,
+                    "error": None if job is None else job.error_message,
+                }
+                for key, job in sorted(ledger.jobs().items())
+            ]
+        rows: list[dict[str, Any]] = []
+        for _cell, kind, payload in results:
+            base = {
+                "domain": payload.get("domain"),
+                "corruption": payload.get("corruption"),
+                "fraction": payload.get("fraction"),
+                "share_correct": payload.get("share_correct", payload.get("fraction")),
+                "replicate": payload.get("replicate"),
+                "model": payload.get("model"),
+            }
+            if kind == "domain":
+                mean = payload["mean"]
+                n = payload["n_items"]
+                events = round(mean * n) if payload.get("binary") and mean is not None else None
+                ci = payload.get("ci") or [None, None]
+                rows.append(
+                    {
+                        **base,
+                        "metric": "domain_score",
+                        "value": mean,
+                        "n": n,
+                        "events": events,
+                        "ci_low": ci[0],
+                        "ci_high": ci[1],
+                    }
+                )
+            elif kind == "probe":
+                for metric, name in _PROBE_METRICS.items():
+                    r = payload["rates"][name]
+                    rows.append(
+                        {
+                            **base,
+                            "metric": metric,
+                            "value": r["rate"],
+                            "n": r["total"],
+                            "events": r["events"],
+                            "ci_low": r["ci"][0],
+                            "ci_high": r["ci"][1],
+                        }
+                    )
+                rows.append(
+                    {
+                        **base,
+                        "metric": "mean_alignment",
+                        "value": payload.get("mean_alignment"),
+                        "n": None,
+                        "events": None,
+                        "ci_low": None,
+                        "ci_high": None,
+                    }
+                )
+        return cls(rows, config=config, jobs=jobs, completed=completed, stopped=stopped)
+
+    # ------------------------------------------------------------------ access
+    def metric(self, metric: str) -> list[dict[str, Any]]:
+        """Rows of one metric."""
+        return [r for r in self.rows if r["metric"] == metric]
+
+    def base(self, metric: str = "domain_score") -> dict[str, float | None]:
+        """Return the base model's value of ``metric`` per domain."""
+        return {r["domain"]: r["value"] for r in self.metric(metric) if r["corruption"] == "base"}
+
+    def to_pandas(self) -> Any:
+        """Return the rows as a ``pandas.DataFrame`` (pandas is optional)."""
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover - pandas comes with datasets
+            raise BackendUnavailableError("to_pandas() needs pandas: pip install pandas") from exc
+        return pd.DataFrame(self.rows)
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, metric: str = "domain_score", **fitter_options: Any) -> ThresholdTable:
+        """Fit a threshold per (domain, corruption) with :class:`ThresholdFitter`.
+
+        Counts (binary domain scores, probe rates) are fitted as binomial counts
+        with ``n`` trials per run; graded scores as run-level scores. Fits that
+        cannot be made are kept as rows with the reason; statistical warnings
+        are kept on the row.
+
+        Parameters
+        ----------
+        metric : str
+            One of the row metrics.
+        **fitter_options
+            Passed to :class:`ThresholdFitter` (``method``, ``threshold``, ...).
+
+        Returns
+        -------
+        ThresholdTable
+        """
+        fitter = ThresholdFitter(**{"test": False, **fitter_options})
+        rows = [
+            r for r in self.metric(metric) if r["corruption"] != "base" and r["value"] is not None
+        ]
+        out = []
+        keys = sorted({(r["domain"], r["corruption"]) for r in rows})
+        for domain, corruption in keys:
+            sel = [r for r in rows if (r["domain"], r["corruption"]) == (domain, corruption)]
+            x = [r["share_correct"] for r in sel]
+            counts = all(r["events"] is not None and r["n"] for r in sel)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    if counts:
+                        fit = fitter.fit(x, [r["events"] for r in sel], n=[r["n"] for r in sel])
+                    else:
+                        fit = fitter.fit(x, [r["value"] for r in sel])
+                    error = None
+                except FitError as exc:
+                    fit, error = None, str(exc)
+            out.append(
+                FitRow(
+                    domain=domain,
+                    corruption=corruption,
+                    metric=metric,
+                    fit=fit,
+                    error=error,
+                    warnings=tuple(f"{w.category.__name__}: {w.message}" for w in caught),
+                    n_runs=len(sel),
+                )
+            )
+        return ThresholdTable(tuple(out))
+
+    # ------------------------------------------------------------------ plots and report
+    def plot(self, metric: str = "domain_score", *, table: ThresholdTable | None = None) -> Any:
+        """Plot the metric against the share of correct data, with fitted curves and thresholds.
+
+        Needs matplotlib (``pip install dataquality_thresholds[plot]``).
+        """
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg", force=False)
+            import matplotlib.pyplot as plt
+        except ImportError as exc:
+            raise BackendUnavailableError(
+                "plot() needs matplotlib: pip install 'dataquality_thresholds[plot]'"
+            ) from exc
+        table = table if table is not None else self.fit(metric)
+        domains = sorted({r["domain"] for r in self.metric(metric)})
+        fig, axes = plt.subplots(
+            1, max(1, len(domains)), figsize=(4 * max(1, len(domains)), 3.4), squeeze=False
+        )
+        colours = {"obvious": "tab:red", "subtle": "tab:blue"}
+        base = self.base(metric)
+        for ax, domain in zip(axes[0], domains, strict=False):
+            for corruption in sorted(
+                {r["corruption"] for r in self.metric(metric) if r["domain"] == domain} - {"base"}
+            ):
+                pts = [
+                    r
+                    for r in self.metric(metric)
+                    if r["domain"] == domain and r["corruption"] == corruption
+                ]
+                col = colours.get(corruption, "tab:gray")
+                ax.scatter(
+                    [r["share_correct"] for r in pts],
+                    [r["value"] for r in pts],
+                    s=14,
+                    color=col,
+                    alpha=0.7,
+                    label=corruption,
+                )
+                try:
+                    row = table[(domain, corruption)]
+                except KeyError:
+                    continue
+                if row.fit is not None:
+                    cx, cy = row.fit.curve(100)
+                    ax.plot(cx, cy, color=col, lw=1.4)
+                    lo, hi = row.fit.conf_int()
+                    ax.axvline(row.fit.threshold, color=col, ls="--", lw=1)
+                    if (
+                        lo is not None
+                        and hi is not None
+                        and math.isfinite(lo)
+                        and math.isfinite(hi)
+                    ):
+                        ax.axvspan(lo, hi, color=col, alpha=0.08)
+            if base.get(domain) is not None:
+                ax.axhline(base[domain], color="black", lw=0.8, ls=":", label="base model")
+            ax.set_title(domain)
+            ax.set_xlabel("share of correct training data")
+            ax.set_xlim(0, 1.02)
+        axes[0][0].set_ylabel(metric.replace("_", " "))
+        axes[0][-1].legend(fontsize=7, loc="best")
+        fig.tight_layout()
+        return fig
+
+    def report(self, path: str | Path) -> Path:
+        """Write a self-contained HTML report and return its path."""
+        return write_report(self, path)
