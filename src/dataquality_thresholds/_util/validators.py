@@ -57,7 +57,9 @@ def at_least_one(inst: object, attribute: attrs.Attribute[Any], value: tuple[Any
         raise DataError("needs at least one entry", field=attribute.name)
 
 
-def one_of(choices: Sequence[str], *, error: type[Exception] = ConfigError) -> Validator:
+def one_of(
+    choices: Sequence[str], *, error: type[ConfigError] | type[DataError] = ConfigError
+) -> Validator:
     """Return a validator that accepts only ``choices``; ``error`` is the exception raised."""
 
     def check(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:

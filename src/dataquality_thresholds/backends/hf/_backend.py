@@ -212,8 +212,8 @@ class HFBackend:
         return self.output_dir / "base-cache"
 
     @property
-    def source(self) -> str:
-        """The resolved base-model source (a hub id, a local folder or a GGUF file)."""
+    def source(self) -> dict[str, Any]:
+        """Where the base model loads from (:func:`resolve_model_source`'s description)."""
         return self._source
 
     def job_dir(self, job_id: str) -> Path:

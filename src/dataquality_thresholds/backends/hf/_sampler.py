@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,8 +31,8 @@ class SamplerHost(Protocol):
         """The base model's name."""
 
     @property
-    def source(self) -> str:
-        """The resolved base-model source."""
+    def source(self) -> Mapping[str, Any]:
+        """Where the base model loads from."""
 
     @property
     def cache_dir(self) -> Path:
