@@ -273,7 +273,7 @@ def fitter_version() -> str:
     """Digest of the fitter's source: a resumed run never mixes two versions of it."""
     src = Path(__file__).resolve().parents[1] / "src" / "dataquality_thresholds"
     h = hashlib.sha256()
-    for f in [src / "fitting.py", *sorted((src / "_fit").glob("*.py"))]:
+    for f in sorted((src / "fitting").glob("*.py")):
         h.update(f.name.encode() + b"\0" + f.read_bytes())
     return h.hexdigest()[:16]
 
