@@ -50,7 +50,26 @@ _THRESHOLDS = ("recovery", "midpoint", "breakpoint")
 
 
 def _as_dict(m: Mapping[str, float] | None) -> dict[str, float]:
-    return {str(k): float(v) for k, v in (m or {}).items()}
+    if m is None:
+        return {}
+    if not isinstance(m, Mapping):
+        raise ConfigError(
+            f"fixed: expected a mapping such as {{'c': 0.25}}, got {m!r}", field="fixed"
+        )
+    out = {}
+    for k, v in m.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not np.isfinite(v):
+            raise ConfigError(f"fixed: {k!r} must be a finite number, got {v!r}", field="fixed")
+        out[str(k)] = float(v)
+    return out
+
+
+def _is_real(v: object) -> bool:
+    return isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+
+
+def _is_count(v: object) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 
 @attrs.frozen(kw_only=True)
@@ -90,9 +109,16 @@ class ThresholdFitter:
     floor : {"range", "asymptote"}, default "range"
         The recovery floor: the curve at the lowest tested x, or the logistic's
         lower asymptote ``c``.
-    ceiling : float or "asymptote", default 1.0
-        Where "recovered" performance is read: the curve at this x (1.0 = all data
-        correct) or the logistic's upper asymptote ``d``.
+    ceiling : float, "asymptote" or None, default None
+        Where "recovered" performance is read: the curve at this x or the logistic's
+        upper asymptote ``d``. None reads it at 1.0 (all data correct) when every x is a
+        share in [0, 1], and at the largest tested x otherwise (doses, percent scales).
+        A number must lie between the smallest tested x and 1.0 for shares, or within
+        the tested range otherwise (a reference outside the data is refused, not
+        extrapolated).
+
+        .. versionchanged:: 0.1
+           The default was 1.0 whatever the scale of x.
     dispersion : {"estimate", "none"}, default "estimate"
         Quasi-binomial dispersion from the run-level Pearson statistic (with t(G - p)
         quantiles), or binomial variance with normal quantiles.
@@ -133,7 +159,7 @@ class ThresholdFitter:
     fixed: Mapping[str, float] = attrs.field(factory=dict, converter=_as_dict)
     log_x: bool = False
     floor: str = "range"
-    ceiling: float | str = 1.0
+    ceiling: float | str | None = None
     dispersion: str = "estimate"
     penalty: str = "firth"
     n_boot: int = 2000
@@ -148,9 +174,9 @@ class ThresholdFitter:
             raise bad("method", f"expected one of {_METHODS}, got {self.method!r}")
         if self.threshold not in _THRESHOLDS:
             raise bad("threshold", f"expected one of {_THRESHOLDS}, got {self.threshold!r}")
-        if not 0 < float(self.recovery) < 1:
+        if not (_is_real(self.recovery) and 0 < float(self.recovery) < 1):
             raise bad("recovery", f"expected a share in (0, 1), got {self.recovery!r}")
-        if not 0 < float(self.level) < 1:
+        if not (_is_real(self.level) and 0 < float(self.level) < 1):
             raise bad("level", f"expected a value in (0, 1), got {self.level!r}")
         if self.changepoint not in ("hinge", "segmented"):
             raise bad("changepoint", f"expected 'hinge' or 'segmented', got {self.changepoint!r}")
@@ -158,8 +184,20 @@ class ThresholdFitter:
             raise bad("fixed", f"only 'c' and 'd' can be fixed, got {sorted(self.fixed)}")
         if self.floor not in ("range", "asymptote"):
             raise bad("floor", f"expected 'range' or 'asymptote', got {self.floor!r}")
-        if not (self.ceiling == "asymptote" or isinstance(self.ceiling, (int, float))):
-            raise bad("ceiling", f"expected a number or 'asymptote', got {self.ceiling!r}")
+        if not (
+            self.ceiling is None
+            or self.ceiling == "asymptote"
+            or (_is_real(self.ceiling) and np.isfinite(float(self.ceiling)))  # type: ignore[arg-type]
+        ):
+            raise bad(
+                "ceiling", f"expected a finite number, 'asymptote' or None, got {self.ceiling!r}"
+            )
+        for flag in ("log_x", "test"):
+            if not isinstance(getattr(self, flag), (bool, np.bool_)):
+                raise bad(flag, f"expected True or False, got {getattr(self, flag)!r}")
+        for count in ("n_boot", "n_test"):
+            if not _is_count(getattr(self, count)):
+                raise bad(count, f"expected a whole number, got {getattr(self, count)!r}")
         if self.penalty not in ("firth", "none"):
             raise bad("penalty", f"expected 'firth' or 'none', got {self.penalty!r}")
         if self.dispersion not in ("estimate", "none"):
@@ -235,6 +273,31 @@ class ThresholdFitter:
             (Jeffreys) penalty was used.
         """
         data = prepare(x, y, n=n, groups=groups, weights=weights, log_x=self.log_x)
+        ceiling = self._ceiling_for(data)
+        if ceiling != self.ceiling:
+            return attrs.evolve(self, ceiling=ceiling)._fit(data)
+        return self._fit(data)
+
+    def _ceiling_for(self, data: RunData) -> float | str:
+        """Return the recovery reference for these data (see the ``ceiling`` parameter)."""
+        lo, hi = float(data.x.min()), float(data.x.max())
+        shares = lo >= 0.0 and hi <= 1.0
+        if self.ceiling is None:
+            return 1.0 if shares else hi
+        if self.ceiling == "asymptote":
+            return "asymptote"
+        c = float(self.ceiling)  # type: ignore[arg-type]
+        top = 1.0 if shares else hi
+        if not lo <= c <= top + 1e-12:
+            raise ConfigError(
+                f"ceiling: {c:g} is outside the data (x runs from {lo:g} to {hi:g}; "
+                f"the reference must lie in [{lo:g}, {top:g}]); leave ceiling=None to read "
+                "recovery at 1.0 for shares or at the largest tested x, or use 'asymptote'",
+                field="ceiling",
+            )
+        return c
+
+    def _fit(self, data: RunData) -> ThresholdFit:
         seq = as_seed_sequence(self.seed)
         boot_seq, test_seq = seq.spawn(2)
         seed_int = int(self.seed) if isinstance(self.seed, (int, np.integer)) else None
@@ -261,6 +324,12 @@ class ThresholdFitter:
                 f"the {self.method} fit failed numerically ({exc}); check that the runs "
                 "span the transition, or try method='changepoint' or fixing c/d"
             ) from exc
+        lo, hi = result.ci
+        if lo > hi:  # never shown to a user: a bug, not a result
+            raise FitError(
+                f"the {result.model} fit produced an interval whose lower end {lo:.4g} is above "
+                f"its upper end {hi:.4g}; please report this with the data"
+            )
         self._warn_hinge_cap(result)
         if not result.converged:
             warnings.warn(
@@ -269,7 +338,7 @@ class ThresholdFitter:
                     "parameter bound, e.g. a step between two tested values); treat the "
                     "threshold and interval with care"
                 ),
-                stacklevel=2,
+                stacklevel=3,
             )
         if result.separation:
             warnings.warn(
@@ -277,7 +346,7 @@ class ThresholdFitter:
                     "all outcomes are 0 or all are 1 at some tested x (separation); the fit uses "
                     "the Firth (Jeffreys) penalty, which keeps the floor and top inside (0, 1)"
                 ),
-                stacklevel=2,
+                stacklevel=3,
             )
         return result
 
@@ -305,7 +374,7 @@ class ThresholdFitter:
                     "threshold a hinge can have (its plateau at or past the reference x); "
                     "if the curve may still be rising there, use method='logistic'"
                 ),
-                stacklevel=3,
+                stacklevel=4,
             )
 
     def _base(self, data: RunData, seed_int: int | None) -> dict[str, Any]:
@@ -433,7 +502,7 @@ class ThresholdFitter:
                         f"the threshold's profile could not be traced ({exc}); the interval "
                         "is the Fieller-type one instead (interval='fieller')"
                     ),
-                    stacklevel=3,
+                    stacklevel=4,
                 )
                 interval = "fieller"
                 res = attrs.evolve(res, interval=interval)
