@@ -109,3 +109,16 @@ def test_any_scale_gives_an_ordered_interval_inside_the_data(scale, shift, mid, 
     lo, hi = fit.ci
     assert lo <= hi
     assert x.min() - 1e-9 <= lo and hi <= x.max() + 1e-9
+
+
+def test_complete_separation_without_the_penalty_falls_back_to_the_firth_fit():
+    # all 0 below 0.5, all 1 from 0.75: the plain MLE runs to an infinite slope
+    x = np.repeat([0.1, 0.25, 0.5, 0.75, 0.9, 1.0], 2)
+    k = np.array([0, 0, 0, 0, 0, 0, 100, 100, 100, 100, 100, 100])
+    plain = quiet_fit(ThresholdFitter(penalty="none"), x, k, n=np.full(12, 100))
+    firth = quiet_fit(ThresholdFitter(penalty="firth"), x, k, n=np.full(12, 100))
+    assert plain.separation and firth.separation
+    assert plain.threshold == pytest.approx(firth.threshold, abs=1e-6)
+    assert np.allclose(plain.ci, firth.ci, atol=1e-6)
+    # the step lies between 0.5 and 0.75; so do the estimate and its interval
+    assert 0.5 <= plain.ci[0] <= plain.threshold <= plain.ci[1] <= 0.75

@@ -352,10 +352,11 @@ def fit_logistic(
     # penalty when the plain MLE ran to the edge (a floor/top at 0 or 1, or a step).
     sep = separated(data) and (firth_first or res.at_bound)
     if sep and not firth_first:
-        obj = _Objective(data, u, obj.full(res.x), free, firth=True)
-        span = upper[free] - lower[free]
-        x0 = np.clip(res.x, lower[free] + 1e-3 * span, upper[free] - 1e-3 * span)
-        res = minimize_newton(obj.f, obj.grad, x0, lower[free], upper[free])
+        # Refit from the penalised objective's own start: at the plain MLE's edge point
+        # (a near-infinite slope) the penalised objective is infinite and cannot move.
+        start = _start(data, u, theta0, free, firth=True)
+        obj = _Objective(data, u, start, free, firth=True)
+        res = minimize_newton(obj.f, obj.grad, start[free], lower[free], upper[free])
     theta = obj.full(res.x)
     mu, _ = _mu_jac(theta, u)
     # A step between two tested values: no run lies on the rising part of the curve,
