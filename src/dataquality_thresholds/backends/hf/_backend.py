@@ -48,6 +48,7 @@ import attrs
 
 from dataquality_thresholds.backends._base import ProgressCallback
 from dataquality_thresholds.backends._records import CostEstimate, FineTuneJob
+from dataquality_thresholds.backends._workers import lock_held, reap, start_worker, terminate_pid
 from dataquality_thresholds.backends.hf._common import (
     HFOutOfMemoryError,
     read_json,
@@ -73,13 +74,7 @@ from dataquality_thresholds.backends.hf._jobspec import (
 from dataquality_thresholds.backends.hf._lora import (
     LoRASpec,
 )
-from dataquality_thresholds.backends.hf._process import (
-    lock_held,
-    reap,
-    start_worker,
-    terminate_pid,
-    worker_command,
-)
+from dataquality_thresholds.backends.hf._process import worker_command
 from dataquality_thresholds.errors import ConfigError, FineTuneJobError, JobTimeoutError
 from dataquality_thresholds.mixing import Mixture
 
