@@ -327,3 +327,24 @@ def test_api_key_never_leaks(fake, mixer, tmp_path, caplog):
         assert SECRET.encode() not in fake.file_content(f["id"])
     with pytest.raises(TypeError):
         pickle.dumps(backend)
+
+
+def test_wind_down_notice_before_and_after_the_cut():
+    import datetime as dt
+
+    from dataquality_thresholds.backends.openai import (
+        FINE_TUNING_CUTOFF,
+        wind_down_message,
+        wind_down_notice,
+    )
+
+    assert dt.date(2027, 1, 6) == FINE_TUNING_CUTOFF
+    assert wind_down_notice(dt.date(2026, 9, 1)) is None  # more than 60 days ahead
+    near = wind_down_notice(dt.date(2026, 12, 7))
+    assert near is not None and "30 days from now" in near
+    for alt in ("HFBackend", "TinkerBackend", "TogetherBackend"):
+        assert alt in near
+    after = wind_down_notice(dt.date(2027, 2, 1))
+    assert after == wind_down_message(dt.date(2027, 2, 1))
+    assert "accepts no new fine-tuning jobs since 2027-01-06" in after
+    assert "2026-07-02" in wind_down_message(dt.date(2026, 12, 7))

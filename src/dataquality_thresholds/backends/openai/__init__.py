@@ -10,14 +10,23 @@ OpenAI stops accepting new fine-tuning jobs on 2027-01-06. See ``docs/backends.m
 from __future__ import annotations
 
 from dataquality_thresholds._util.faces import publish
-from dataquality_thresholds.backends.openai._backend import WIND_DOWN_MESSAGE, OpenAIBackend
+from dataquality_thresholds.backends.openai._backend import OpenAIBackend
 from dataquality_thresholds.backends.openai._client_sampler import OpenAISampler
 from dataquality_thresholds.backends.openai._config import DEFAULT_BASE_MODEL
 from dataquality_thresholds.backends.openai._engine import ChatSampler
+from dataquality_thresholds.backends.openai._winddown import (
+    FINE_TUNING_CUTOFF,
+    INACTIVE_ORGS_CUTOFF,
+    WIND_DOWN_MESSAGE,
+    wind_down_message,
+    wind_down_notice,
+)
 from dataquality_thresholds.backends.openai._wire import BatchError, RetryableError, Transport
 
 __all__ = [
     "DEFAULT_BASE_MODEL",
+    "FINE_TUNING_CUTOFF",
+    "INACTIVE_ORGS_CUTOFF",
     "WIND_DOWN_MESSAGE",
     "BatchError",
     "ChatSampler",
@@ -25,6 +34,8 @@ __all__ = [
     "OpenAISampler",
     "RetryableError",
     "Transport",
+    "wind_down_message",
+    "wind_down_notice",
 ]
 
 publish(__name__, globals(), __all__)

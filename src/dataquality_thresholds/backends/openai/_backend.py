@@ -64,21 +64,13 @@ from dataquality_thresholds.backends.openai._jobs import (
 )
 from dataquality_thresholds.backends.openai._polling import poll_rng, wait_for_file, wait_for_job
 from dataquality_thresholds.backends.openai._sdk import error_facts, retry_after
+from dataquality_thresholds.backends.openai._winddown import wind_down_message
 from dataquality_thresholds.errors import BackendError, BackendUnavailableError
 from dataquality_thresholds.mixing import Mixture
 
-__all__ = ["WIND_DOWN_MESSAGE", "OpenAIBackend"]
+__all__ = ["OpenAIBackend"]
 
 log = logging.getLogger(__name__)
-
-#: Explanation attached to a 403 on job creation.
-WIND_DOWN_MESSAGE = (
-    "OpenAI refused to create the fine-tuning job (403 permission denied). OpenAI is "
-    "winding down self-serve fine-tuning: since 2026-07-02 organisations without recent "
-    "fine-tuning activity cannot start new jobs, and from 2027-01-06 no one can. Existing "
-    "fine-tuned models can still be sampled. To keep fine-tuning, use an open-weight "
-    "backend (HFBackend) or check your organisation's access."
-)
 
 
 class OpenAIBackend(OpenAIBackendSettings[openai.OpenAI]):
@@ -226,7 +218,7 @@ class OpenAIBackend(OpenAIBackendSettings[openai.OpenAI]):
             Bad key or hyperparameters, or the key belongs to other training data.
         BackendUnavailableError
             No key / unreachable / 403 (the fine-tuning wind-down, see
-            :data:`WIND_DOWN_MESSAGE`).
+            :func:`wind_down_message`).
         BackendError
             ``insufficient_quota``, rate limits beyond ``rate_limit_wait``, or
             another refusal.
@@ -352,7 +344,7 @@ class OpenAIBackend(OpenAIBackendSettings[openai.OpenAI]):
                 self._sleep(delay)
             except openai.PermissionDeniedError as exc:
                 raise BackendUnavailableError(
-                    WIND_DOWN_MESSAGE + f" Provider said: {exc.message}"
+                    wind_down_message() + f" Provider said: {exc.message}"
                 ) from exc
             except openai.OpenAIError as exc:
                 raise self._translate(exc, "creating the fine-tuning job") from exc
