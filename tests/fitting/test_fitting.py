@@ -376,14 +376,84 @@ def test_newer_schema_is_refused(study) -> None:
 def test_summary_html_curve_and_position(study) -> None:
     x, k, n = study(16)
     fit = ThresholdFitter(**FAST).fit(x, k, n=n)
-    text = fit.summary()
+    text = str(fit.summary())
     assert "threshold" in text and "interval" in text and "profile" in text
-    assert fit._repr_html_().startswith("<table>")
+    assert fit._repr_html_().startswith('<table class="simpletable">')
     xs, mu = fit.curve(50)
     assert xs.shape == mu.shape == (50,) and xs[0] == 0.1 and xs[-1] == 1.0
     lo, hi = fit.bracket
     assert lo is not None and hi is not None and lo <= fit.threshold <= hi
     assert "tested" in fit.position
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_summary_is_a_statsmodels_summary_with_everything_the_text_had(study) -> None:
+    from statsmodels.iolib.summary import Summary
+
+    x, k, n = study(16)
+    fit = ThresholdFitter(fixed={"c": 0.25}, **FAST).fit(x, k, n=n)
+    fit = attrs.evolve(fit, exists_pvalue=0.012, separation=True, unbounded=True)
+    s = fit.summary()
+    assert isinstance(s, Summary)
+    text = str(s)
+    assert text == s.as_text() and _flat(text) == _flat(str(fit.summary()))
+    lo, hi = fit.ci
+    flat = _flat(text)
+    for needle in (
+        "ThresholdFit Results",
+        f"{fit.threshold:.4g}",
+        f"{fit.threshold_se:.4g}",
+        "recovery, q=0.9",
+        f"95% interval [{lo:.4g}, {hi:.4g}] by the profile method, clipped to the tested range",
+        _flat(f"The threshold lies {fit.position}."),
+        "Model: logistic",
+        "Family: binomial",
+        "Method: logistic",
+        f"No. runs: {fit.nobs}",
+        f"No. items: {fit.n_items}",
+        f"Df resid: {fit.df_resid}",
+        f"Dispersion: {fit.dispersion:.4g}",
+        f"Log-likelihood: {fit.loglik:.4g}",
+        f"AIC: {fit.aic:.4g}",
+        f"AICc: {fit.aicc:.4g}",
+        f"BIC: {fit.bic:.4g}",
+        f"Converged: {fit.converged}",
+        "Firth penalty",
+        "Exists p-value: 0.012",
+        "changepoint vs line, parametric-bootstrap LR test",
+        "estimate std err [0.025 0.975] interval",
+        "estimate std err fixed",
+    ):
+        assert needle in flat, needle
+    bse = fit.bse
+    for name, value in fit.params.items():
+        row = (
+            f"{name} {value:.5g} - yes" if name == "c" else f"{name} {value:.5g} {bse[name]:.4g} no"
+        )
+        assert row in flat, row
+    # the level labels the interval columns, as statsmodels' [0.025 0.975]
+    assert "[0.05 0.95]" in _flat(str(attrs.evolve(fit, level=0.9).summary()))
+    html = s.as_html()
+    assert html.startswith('<table class="simpletable">') and "ThresholdFit Results" in html
+    assert fit._repr_html_() == html
+    assert "\\begin{tabular}" in s.as_latex()
+
+
+def test_summary_of_auto_and_changepoint_fits() -> None:
+    x, y = _hinge_data(12, sd=0.01)
+    fit = ThresholdFitter(method="auto", **FAST).fit(x, y)
+    flat = _flat(str(fit.summary()))
+    assert "Method: auto" in flat and "Sigma^2:" in flat and "Exists p-value" not in flat
+    assert "model-average" in flat and "weight threshold" in flat
+    for c, w in zip(fit.candidates, fit.weights, strict=True):
+        assert f"{c.model} {w:.3f} {c.threshold:.4g}" in flat
+    hinge_fit = fit.candidates[1]
+    flat = _flat(str(hinge_fit.summary()))
+    assert "Model: hinge" in flat and "weight" not in flat
+    assert all(f"{name} {v:.5g}" in flat for name, v in hinge_fit.params.items())
 
 
 def test_plot_draws_and_matplotlib_is_imported_lazily(study) -> None:

@@ -1,11 +1,16 @@
 import json
 
+import attrs
+import numpy as np
 import pytest
 from common import QUESTIONS, answer_book, make_study
+from scipy.special import expit
+from statsmodels.stats.multitest import multipletests
 
 from dataquality_thresholds import BudgetExceededError, ConfigError, CostEstimate
 from dataquality_thresholds.backends import LocalStubBackend
-from dataquality_thresholds.study import Ledger, StudyResults
+from dataquality_thresholds.fitting import ThresholdFitter
+from dataquality_thresholds.study import FitRow, Ledger, StudyResults, ThresholdTable
 
 
 class CountingBackend(LocalStubBackend):
@@ -128,6 +133,22 @@ def test_results_fit_report_and_pandas(tmp_path):
         res.config["domains"]["finance"]["pool_fingerprint"],
     ):
         assert needle in report
+    # the default fits skip the threshold-exists test: no p-values, no p columns
+    assert all(r.exists_pvalue is None and r.exists_pvalue_adjusted is None for r in table)
+    assert table.p_adjust == "holm" and "p exists" not in text
+    tested = res.fit("domain_score", test=True, n_test=99, seed=0)
+    raw = [r.exists_pvalue for r in tested]
+    assert all(p is not None for p in raw)
+    holm = multipletests(raw, method="holm")[1]
+    assert [r.exists_pvalue_adjusted for r in tested] == pytest.approx(list(holm), abs=1e-15)
+    assert "p holm" in tested.to_text() and "p holm" in tested._repr_html_()
+    bh = res.fit("domain_score", p_adjust="fdr_bh", test=True, n_test=99, seed=0)
+    assert [r.exists_pvalue for r in bh] == raw
+    assert [r.exists_pvalue_adjusted for r in bh] == pytest.approx(
+        list(multipletests(raw, method="fdr_bh")[1]), abs=1e-15
+    )
+    with pytest.raises(ConfigError, match="p_adjust"):
+        res.fit("domain_score", p_adjust="holmes")
     df = res.to_pandas()
     assert set(df.columns) >= {
         "domain",
@@ -139,6 +160,58 @@ def test_results_fit_report_and_pandas(tmp_path):
         "n",
     }
     assert len(df) == len(res.rows)
+
+
+def _row(name, fit, p):
+    fit = None if fit is None else attrs.evolve(fit, exists_pvalue=p)
+    error = "too few runs" if fit is None else None
+    return FitRow(
+        domain=name,
+        corruption="subtle",
+        metric="domain_score",
+        fit=fit,
+        error=error,
+        warnings=(),
+        n_runs=12,
+    )
+
+
+def test_threshold_table_adjusts_exists_pvalues_like_statsmodels():
+    x = np.repeat([0.1, 0.25, 0.5, 0.75, 0.9, 1.0], 2)
+    n = np.full(12, 50.0)
+    k = np.round(n * (0.3 + 0.6 * expit(12 * (x - 0.5)))) + np.tile([1.0, -1.0], 6)
+    fit = ThresholdFitter(test=False).fit(x, k, n=n)
+    pvals = {"a": 0.01, "b": 0.04, "c": None, "d": 0.03, "e": None, "f": 0.5}
+    rows = [_row(d, None if d == "e" else fit, p) for d, p in pvals.items()]
+    raw = [p for p in pvals.values() if p is not None]
+    for method in ("holm", "bonferroni", "fdr_bh", "hommel"):
+        table = ThresholdTable.from_rows(rows, p_adjust=method)
+        assert table.p_adjust == method
+        expected = iter(multipletests(raw, method=method)[1])
+        for r, p in zip(table, pvals.values(), strict=True):
+            assert r.exists_pvalue == p  # the raw p-value is the fit's, unchanged
+            if p is None:
+                assert r.exists_pvalue_adjusted is None  # untouched: not in the family
+            else:
+                assert r.exists_pvalue_adjusted == pytest.approx(next(expected), abs=1e-15)
+    holm = ThresholdTable.from_rows(rows)
+    assert holm.p_adjust == "holm"
+    assert [r.exists_pvalue_adjusted for r in holm] == pytest.approx(
+        [0.04, 0.09, None, 0.09, None, 0.5]
+    )
+    text, page = holm.to_text(), holm._repr_html_()
+    assert "p exists" in text and "p holm" in text and "4 tested curves" in text
+    assert "<th>p holm</th>" in page and "<td>0.09</td>" in page and "4 tested curves" in page
+    # unadjusted, re-adjusted, refused
+    plain = holm.adjust(None)
+    assert plain.p_adjust is None and all(r.exists_pvalue_adjusted is None for r in plain)
+    assert "p exists" in plain.to_text() and "p holm" not in plain.to_text()
+    assert plain.adjust("holm") == holm
+    with pytest.raises(ConfigError, match="multipletests"):
+        ThresholdTable.from_rows(rows, p_adjust="nope")
+    # a single tested curve: every method leaves its p-value as it is
+    single = ThresholdTable.from_rows([rows[0], rows[2]])
+    assert [r.exists_pvalue_adjusted for r in single] == [0.01, None]
 
 
 def test_changed_config_is_refused(tmp_path):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 import numpy as np
@@ -29,6 +28,10 @@ from dataquality_thresholds.fitting._models import (
     segmented,
     to_u,
 )
+from dataquality_thresholds.fitting._summary import fit_summary
+
+if TYPE_CHECKING:
+    from statsmodels.iolib.summary import Summary
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "ThresholdFit"]
 
@@ -404,78 +407,31 @@ class ThresholdFit:
         return xs, self.predict(xs)
 
     # ------------------------------------------------------------- reporting
-    def _rows(self) -> list[tuple[str, str]]:
-        lo, hi = self.ci
-        rows = [
-            (
-                "threshold",
-                f"{self.threshold:.4g} ({self.threshold_kind}"
-                + (f", q={self.recovery:g}" if self.threshold_kind == "recovery" else "")
-                + ")",
-            ),
-            (
-                f"{self.level:.0%} interval",
-                f"[{lo:.4g}, {hi:.4g}] ({self.interval})"
-                + (" clipped to the tested range" if self.unbounded else ""),
-            ),
-            ("position", self.position),
-            ("model", f"{self.model} ({self.family}, method={self.method})"),
-            ("runs / items", f"{self.nobs} / {self.n_items}"),
-            ("df resid", str(self.df_resid)),
-            ("dispersion" if self.family == "binomial" else "sigma^2", f"{self.dispersion:.4g}"),
-            (
-                "loglik / AIC / AICc / BIC",
-                f"{self.loglik:.4g} / {self.aic:.4g} / {self.aicc:.4g} / {self.bic:.4g}",
-            ),
-            (
-                "converged",
-                str(self.converged) + (" (separation: Firth penalty)" if self.separation else ""),
-            ),
-        ]
-        if self.exists_pvalue is not None:
-            rows.append(
-                (
-                    "threshold exists (p)",
-                    f"{self.exists_pvalue:.3g} (changepoint vs line, parametric bootstrap LR)",
-                )
-            )
-        if self.weights:
-            rows.append(
-                (
-                    "model weights",
-                    ", ".join(
-                        f"{c.model}={w:.3f}"
-                        for c, w in zip(self.candidates, self.weights, strict=False)
-                    ),
-                )
-            )
-        bse = self.bse
-        for name, val in self.params.items():
-            fixed = name not in self.free_names
-            rows.append(
-                (f"  {name}", f"{val:.5g}" + (" (fixed)" if fixed else f"  se {bse[name]:.4g}"))
-            )
-        return rows
+    def summary(self) -> Summary:
+        """Return the fit as statsmodels summary tables.
 
-    def summary(self) -> str:
-        """Return a text table of the threshold, its interval, the model and the parameters.
+        A top table of model facts (model, family, runs, dispersion, log-likelihood,
+        information criteria, convergence, the threshold-exists p-value), the threshold
+        with its standard error and interval, the parameters (estimate, standard error,
+        fixed or not), the model weights for ``method="auto"``, and notes (where the
+        threshold lies among the tested values, the interval method, separation).
 
         Returns
         -------
-        str
+        statsmodels.iolib.summary.Summary
+            ``print(fit.summary())`` shows the text; ``.as_text()``, ``.as_html()`` and
+            ``.as_latex()`` export it, and notebooks render it as HTML.
+
+        Notes
+        -----
+        .. versionchanged:: 0.1
+           Returns a statsmodels ``Summary`` instead of a ``str``; ``str()`` of it is
+           the text table.
         """
-        rows = self._rows()
-        width = max(len(k) for k, _ in rows)
-        lines = ["ThresholdFit", "=" * 12] + [f"{k:<{width}}  {v}" for k, v in rows]
-        return "\n".join(lines)
+        return fit_summary(self)
 
     def _repr_html_(self) -> str:
-        cells = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-            f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
-            for k, v in self._rows()
-        )
-        return f"<table><caption>ThresholdFit</caption>{cells}</table>"
+        return str(self.summary().as_html())
 
     def plot(self, ax: Any = None, *, x: Any = None, y: Any = None) -> Any:
         """Plot the fitted curve, the threshold and its interval.

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,12 @@ class FitRow:
         Statistical warnings raised while fitting (kept, not lost).
     n_runs : int
         Runs (fine-tuned models) in the curve.
+    exists_pvalue_adjusted : float or None
+        The fit's ``exists_pvalue`` adjusted for multiplicity across the curves of
+        its table (:meth:`ThresholdTable.from_rows`); None where the fit has no
+        p-value or the table is not adjusted.
+
+        .. versionadded:: 0.1
     """
 
     domain: str
@@ -66,13 +72,97 @@ class FitRow:
     error: str | None
     warnings: tuple[str, ...]
     n_runs: int
+    exists_pvalue_adjusted: float | None = None
+
+    @property
+    def exists_pvalue(self) -> float | None:
+        """The fit's "threshold exists" p-value (None without a fit or the test)."""
+        return None if self.fit is None else self.fit.exists_pvalue
 
 
 @attrs.frozen
 class ThresholdTable:
-    """The fits of a study, one :class:`FitRow` per (domain, corruption)."""
+    """The fits of a study, one :class:`FitRow` per (domain, corruption).
+
+    Parameters
+    ----------
+    rows : tuple of FitRow
+        The fits, taken as given.
+    p_adjust : str or None
+        The multiple-testing method the rows' ``exists_pvalue_adjusted`` were
+        computed with (None: not adjusted). :meth:`from_rows` computes them;
+        :meth:`StudyResults.fit` uses it with ``p_adjust="holm"``.
+
+        .. versionadded:: 0.1
+    """
 
     rows: tuple[FitRow, ...]
+    p_adjust: str | None = None
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[FitRow], *, p_adjust: str | None = "holm") -> ThresholdTable:
+        """Build a table whose rows carry multiplicity-adjusted "threshold exists" p-values.
+
+        A study tests "there is a threshold" once per curve, so some raw p-values are
+        small by chance; the adjustment controls that across the table's curves. The
+        rows' raw ``exists_pvalue`` go to
+        ``statsmodels.stats.multitest.multipletests(pvals, method=p_adjust)`` and its
+        corrected p-values are stored as ``exists_pvalue_adjusted``. Rows without a
+        p-value (no fit, or fitted with ``test=False``) are left out of the family
+        and keep None.
+
+        Parameters
+        ----------
+        rows : sequence of FitRow
+            One table's curves (one metric).
+        p_adjust : str or None, default "holm"
+            A ``multipletests`` method: ``"holm"`` (family-wise error, no assumption
+            about how the tests depend on each other), ``"bonferroni"``,
+            ``"fdr_bh"`` (false discovery rate), ...; None leaves the rows unadjusted.
+
+        Returns
+        -------
+        ThresholdTable
+
+        Raises
+        ------
+        ConfigError
+            ``p_adjust`` is not a ``multipletests`` method.
+        """
+        _check_p_adjust(p_adjust)
+        raw = [r.exists_pvalue for r in rows]
+        family = [i for i, p in enumerate(raw) if p is not None and math.isfinite(p)]
+        adjusted: list[float | None] = [None] * len(raw)
+        if family and p_adjust is not None:
+            from statsmodels.stats.multitest import multipletests
+
+            corrected = multipletests([raw[i] for i in family], method=p_adjust)[1]
+            for i, p in zip(family, corrected, strict=True):
+                adjusted[i] = float(p)
+        return cls(
+            tuple(
+                attrs.evolve(r, exists_pvalue_adjusted=a)
+                for r, a in zip(rows, adjusted, strict=True)
+            ),
+            p_adjust=p_adjust,
+        )
+
+    def adjust(self, p_adjust: str | None) -> ThresholdTable:
+        """Return the table with the p-values adjusted by another method (see :meth:`from_rows`)."""
+        return type(self).from_rows(self.rows, p_adjust=p_adjust)
+
+    def _tested(self) -> bool:
+        return any(r.exists_pvalue is not None for r in self.rows)
+
+    def _p_note(self) -> str:
+        family = sum(r.exists_pvalue_adjusted is not None for r in self.rows)
+        note = "p exists: the fit's threshold-exists test (changepoint vs line)"
+        if self.p_adjust is not None:
+            note += (
+                f"; p {self.p_adjust}: adjusted across the {family} tested curves of this "
+                "table (statsmodels multipletests)"
+            )
+        return note
 
     def __iter__(self) -> Iterator[FitRow]:
         return iter(self.rows)
@@ -86,16 +176,34 @@ class ThresholdTable:
                 return r
         raise KeyError(key)
 
+    def _p_heads(self) -> list[str]:
+        if not self._tested():
+            return []
+        return ["p exists"] + ([] if self.p_adjust is None else [f"p {self.p_adjust}"])
+
+    def _p_cells(self, r: FitRow) -> list[str]:
+        if not self._tested():
+            return []
+        cells = [_fmt_p(r.exists_pvalue)]
+        return cells + ([] if self.p_adjust is None else [_fmt_p(r.exists_pvalue_adjusted)])
+
     def to_text(self) -> str:
-        """Return the table as aligned text."""
+        """Return the table as aligned text.
+
+        When the fits ran the threshold-exists test (``test=True``), the table has a
+        column of raw p-values and one of p-values adjusted by ``p_adjust``.
+        """
         cols = f"{'domain':10s} {'corruption':10s} {'metric':16s}"
-        head = f"{cols} {'threshold':>9s}  {'interval':19s} note"
+        pw = [max(9, len(h)) for h in self._p_heads()]
+        p_head = "".join(f" {h:>{w}s}" for h, w in zip(self._p_heads(), pw, strict=True))
+        head = f"{cols} {'threshold':>9s}  {'interval':19s}{p_head} note"
         lines = [head, "-" * len(head)]
         for r in self.rows:
+            p_cells = "".join(f" {c:>{w}s}" for c, w in zip(self._p_cells(r), pw, strict=True))
             if r.fit is None:
                 lines.append(
                     f"{r.domain:10s} {r.corruption:10s} {r.metric:16s} "
-                    f"{'-':>9s}  {'':19s} {r.error}"
+                    f"{'-':>9s}  {'':19s}{p_cells} {r.error}"
                 )
                 continue
             lo, hi = r.fit.conf_int()
@@ -104,32 +212,67 @@ class ThresholdTable:
                 note += f"; {len(r.warnings)} warning(s)"
             lines.append(
                 f"{r.domain:10s} {r.corruption:10s} {r.metric:16s} {r.fit.threshold:9.3f}  "
-                f"[{_fmt(lo)}, {_fmt(hi)}]{'':3s} {note}"
+                f"[{_fmt(lo)}, {_fmt(hi)}]{'':3s}{p_cells} {note}"
             )
+        if self._tested():
+            lines.append(self._p_note())
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.to_text()
 
     def _repr_html_(self) -> str:
-
         rows = []
         for r in self.rows:
+            p_cells = [_esc(c) for c in self._p_cells(r)]
             if r.fit is None:
-                rows.append([r.domain, r.corruption, r.metric, "-", "-", _esc(r.error or "")])
+                rows.append(
+                    [r.domain, r.corruption, r.metric, "-", "-", *p_cells, _esc(r.error or "")]
+                )
                 continue
             lo, hi = r.fit.conf_int()
             note = _esc(r.fit.position + ("; " + "; ".join(r.warnings) if r.warnings else ""))
             interval = f"[{_fmt(lo)}, {_fmt(hi)}]"
             rows.append(
-                [r.domain, r.corruption, r.metric, f"{r.fit.threshold:.3f}", interval, note]
+                [
+                    r.domain,
+                    r.corruption,
+                    r.metric,
+                    f"{r.fit.threshold:.3f}",
+                    interval,
+                    *p_cells,
+                    note,
+                ]
             )
-        headers = ["domain", "corruption", "metric", "threshold", "interval", "note"]
-        return html_table(headers, rows)
+        headers = ["domain", "corruption", "metric", "threshold", "interval"]
+        out = html_table([*headers, *self._p_heads(), "note"], rows)
+        if self._tested():
+            out += f'<p class="note">{_esc(self._p_note())}</p>'
+        return out
 
 
 def _fmt(v: float | None) -> str:
     return "  -  " if v is None or not math.isfinite(v) else f"{v:.3f}"
+
+
+def _check_p_adjust(p_adjust: str | None) -> None:
+    """Raise ConfigError unless ``p_adjust`` is None or a ``multipletests`` method."""
+    if p_adjust is None:
+        return
+    from statsmodels.stats.multitest import multipletests
+
+    try:
+        multipletests([0.5], method=p_adjust)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ConfigError(
+            "p_adjust must be a statsmodels multipletests method such as 'holm', "
+            f"'bonferroni' or 'fdr_bh' (or None), got {p_adjust!r}",
+            field="p_adjust",
+        ) from exc
+
+
+def _fmt_p(p: float | None) -> str:
+    return "-" if p is None or not math.isfinite(p) else f"{p:.3g}"
 
 
 def _esc(text: str) -> str:
@@ -269,7 +412,9 @@ class StudyResults:
         return pd.DataFrame(self.rows)
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, metric: str = "domain_score", **fitter_options: Any) -> ThresholdTable:
+    def fit(
+        self, metric: str = "domain_score", *, p_adjust: str | None = "holm", **fitter_options: Any
+    ) -> ThresholdTable:
         """Fit a threshold per (domain, corruption) with :class:`ThresholdFitter`.
 
         Counts (binary domain scores, probe rates) are fitted as binomial counts
@@ -281,13 +426,30 @@ class StudyResults:
         ----------
         metric : str
             One of the row metrics.
+        p_adjust : str or None, default "holm"
+            How the fits' "threshold exists" p-values are adjusted for testing one
+            curve per (domain, corruption): a ``statsmodels`` ``multipletests``
+            method (see :meth:`ThresholdTable.from_rows`); None for no adjustment.
+            The p-values exist only with ``test=True`` (the test is off by default
+            here).
         **fitter_options
-            Passed to :class:`ThresholdFitter` (``method``, ``threshold``, ...).
+            Passed to :class:`ThresholdFitter` (``method``, ``threshold``, ``test``, ...).
 
         Returns
         -------
         ThresholdTable
+
+        Raises
+        ------
+        ConfigError
+            ``p_adjust`` is not a ``multipletests`` method.
+
+        Notes
+        -----
+        .. versionchanged:: 0.1
+           The ``p_adjust`` argument and the rows' ``exists_pvalue_adjusted``.
         """
+        _check_p_adjust(p_adjust)
         fitter = ThresholdFitter(**{"test": False, **fitter_options})
         rows = [
             r for r in self.metric(metric) if r["corruption"] != "base" and r["value"] is not None
@@ -319,7 +481,7 @@ class StudyResults:
                     n_runs=len(sel),
                 )
             )
-        return ThresholdTable(tuple(out))
+        return ThresholdTable.from_rows(out, p_adjust=p_adjust)
 
     # ------------------------------------------------------------------ plots and report
     def plot(self, metric: str = "domain_score", *, table: ThresholdTable | None = None) -> Any:
