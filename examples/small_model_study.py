@@ -92,7 +92,7 @@ def main():
     args = ap.parse_args()
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="dqt-smol-"))
     if args.quick:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "backends"))
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "backends" / "hf"))
         from hf_tiny import make_tiny_model
 
         model = str(make_tiny_model(out / "tiny-model"))

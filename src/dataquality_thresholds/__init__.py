@@ -98,6 +98,7 @@ _EXPORTS: dict[str, str] = {
     "Study": ".study",
     "StudyPlan": ".study",
     "StudyResults": ".study",
+    "StudySpec": ".study",
     "ThresholdTable": ".study",
     "DOMAINS": ".domains",
     "SAMPLE_DOMAINS": ".domains",
@@ -385,6 +386,7 @@ if (
     )
     from dataquality_thresholds.study import (
         StudyResults as StudyResults,
+        StudySpec as StudySpec,
     )
     from dataquality_thresholds.study import (
         ThresholdTable as ThresholdTable,

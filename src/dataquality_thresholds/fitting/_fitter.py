@@ -187,7 +187,7 @@ class ThresholdFitter:
         if not (
             self.ceiling is None
             or self.ceiling == "asymptote"
-            or (_is_real(self.ceiling) and np.isfinite(float(self.ceiling)))  # type: ignore[arg-type]
+            or (_is_real(self.ceiling) and np.isfinite(float(self.ceiling)))
         ):
             raise bad(
                 "ceiling", f"expected a finite number, 'asymptote' or None, got {self.ceiling!r}"
@@ -286,7 +286,7 @@ class ThresholdFitter:
             return 1.0 if shares else hi
         if self.ceiling == "asymptote":
             return "asymptote"
-        c = float(self.ceiling)  # type: ignore[arg-type]
+        c = float(self.ceiling)
         top = 1.0 if shares else hi
         if not lo <= c <= top + 1e-12:
             raise ConfigError(
@@ -384,7 +384,7 @@ class ThresholdFitter:
             threshold_kind=self.threshold,
             recovery=float(self.recovery),
             floor=self.floor,
-            ceiling=self.ceiling if self.ceiling == "asymptote" else float(self.ceiling),
+            ceiling=self.ceiling if isinstance(self.ceiling, str) else float(self.ceiling or 1.0),
             log_x=self.log_x,
             level=float(self.level),
             nobs=int(data.x.size),

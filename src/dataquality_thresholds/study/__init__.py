@@ -4,13 +4,20 @@
 plans it with a cost estimate, runs it with every step in a SQLite :class:`Ledger`,
 resumes without paying twice and stops at a budget; :class:`StudyResults` gives tidy
 rows, threshold fits (:class:`ThresholdTable`), plots and an HTML report.
+:class:`StudySpec` is the frozen design record a :class:`Study` is a facade over.
 See ``docs/study.md``.
 """
 
 from __future__ import annotations
 
 from dataquality_thresholds._util.faces import publish
-from dataquality_thresholds.study._design import DomainSpec, PlannedCell, StudyCell, StudyPlan
+from dataquality_thresholds.study._design import (
+    DomainSpec,
+    PlannedCell,
+    StudyCell,
+    StudyPlan,
+    StudySpec,
+)
 from dataquality_thresholds.study._ledger import Ledger
 from dataquality_thresholds.study._report import write_report
 from dataquality_thresholds.study._results import FitRow, StudyResults, ThresholdTable
@@ -25,6 +32,7 @@ __all__ = [
     "StudyCell",
     "StudyPlan",
     "StudyResults",
+    "StudySpec",
     "ThresholdTable",
     "write_report",
 ]

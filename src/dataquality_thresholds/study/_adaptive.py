@@ -1,92 +1,77 @@
-"""The adaptive design of a study: rounds of new runs where a threshold is still vague.
+"""The adaptive design of a study: which runs to add where a threshold is still vague.
 
-After the initial grid, :func:`run_rounds` asks :func:`next_cells` for new runs
-around each curve's threshold interval, caps them with :func:`within` at
-``max_fine_tunes``, records each round's choice in the ledger before running it
-(so a resumed study replays the same rounds) and stops at ``max_rounds``, at the
-budget, or when every interval is narrow enough.
+After the initial grid, each round (run by :func:`run_rounds
+<dataquality_thresholds.study._run.run_rounds>`) takes its cells from
+:func:`round_cells`: the choice recorded in the ledger for that round, if any (so a
+resumed study replays the same rounds), or else :func:`next_cells`' new runs around
+each curve's threshold interval, capped by :func:`within` at ``max_fine_tunes`` and
+recorded before they run.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 import attrs
 
-from dataquality_thresholds.study._design import StudyCell, StudyPlan
+from dataquality_thresholds.study._design import StudyCell, StudySpec
+from dataquality_thresholds.study._state import Mixtures, RunState
 
-if TYPE_CHECKING:
-    from dataquality_thresholds.study._ledger import Ledger
-    from dataquality_thresholds.study._study import Study
-
-__all__ = ["next_cells", "run_rounds", "within"]
+__all__ = ["next_cells", "round_cells", "within"]
 
 
-def run_rounds(
-    study: Study,
-    ledger: Ledger,
-    plan: StudyPlan,
-    progress: bool,
-    say: Callable[[str], None],
-) -> bool:
-    """Run the adaptive rounds that follow ``plan``'s initial grid.
+def round_cells(
+    spec: StudySpec,
+    state: RunState,
+    round_no: int,
+    done: Sequence[StudyCell],
+    seen: set[str],
+) -> list[StudyCell]:
+    """Return the cells of adaptive round ``round_no``, recording a new choice first.
 
     Parameters
     ----------
-    study : Study
-        The study (``design="adaptive"``), its initial grid already run.
-    ledger : Ledger
-        The open ledger of the run.
-    plan : StudyPlan
-        The initial grid's plan.
-    progress : bool
-        Show progress bars.
-    say : callable
-        Receives one line per step.
+    spec : StudySpec
+        The design (``design="adaptive"``).
+    state : RunState
+        The run (its ledger holds each round's choice).
+    round_no : int
+        The round, from 1 (the initial grid is round 0).
+    done : sequence of StudyCell
+        Cells run so far.
+    seen : set of str
+        Job keys run so far (not modified).
 
     Returns
     -------
-    bool
-        True if the budget stopped the study.
+    list of StudyCell
+        Empty when no curve needs more runs (or ``max_fine_tunes`` is reached).
     """
-    stopped = False
-    seen = {p.job_key for p in plan.cells}
-    all_cells = list(plan.cells)
-    for round_no in range(1, study.max_rounds + 1):
-        # a round's choice is recorded before it runs, so a resumed study
-        # replays the same rounds instead of choosing from later results
-        recorded = ledger.get_meta(f"adaptive_round_{round_no}")
-        if recorded is not None:
-            new = [StudyCell(**c) for c in recorded]
-        else:
-            new = study._next_cells([p.cell for p in all_cells])
-            if study.max_fine_tunes is not None:
-                new = study._within(new, seen, study.max_fine_tunes)
-            ledger.set_meta(f"adaptive_round_{round_no}", [attrs.asdict(c) for c in new])
-        if not new:
-            break
-        planned = study._plan_cells(new, seen)
-        all_cells.extend(planned)
-        say(f"adaptive round {round_no}: {len(planned)} new runs")
-        ledger.set_meta("adaptive_rounds", round_no)
-        stopped = study._run_cells(ledger, planned, progress, say)
-        if stopped:
-            break
-    return stopped
+    # a round's choice is recorded before it runs, so a resumed study
+    # replays the same rounds instead of choosing from later results
+    recorded = state.ledger.get_meta(f"adaptive_round_{round_no}")
+    if recorded is not None:
+        return [StudyCell(**c) for c in recorded]
+    new = next_cells(spec, done)
+    if spec.max_fine_tunes is not None:
+        new = within(state.mixtures, new, seen, spec.max_fine_tunes)
+    state.ledger.set_meta(f"adaptive_round_{round_no}", [attrs.asdict(c) for c in new])
+    return new
 
 
-def within(study: Study, cells: list[StudyCell], seen: set[str], limit: int) -> list[StudyCell]:
+def within(
+    mixtures: Mixtures, cells: Sequence[StudyCell], seen: set[str], limit: int
+) -> list[StudyCell]:
     """Return the first ``cells`` that fit in ``limit`` distinct fine-tunes.
 
     Cells that share a job already counted are free.
 
     Parameters
     ----------
-    study : Study
-        The study whose mixtures and job keys are used.
-    cells : list of StudyCell
+    mixtures : Mixtures
+        The design's mixture memo (mixtures and job keys).
+    cells : sequence of StudyCell
         Proposed cells, in order of preference.
     seen : set of str
         Job keys already counted (not modified).
@@ -100,7 +85,7 @@ def within(study: Study, cells: list[StudyCell], seen: set[str], limit: int) -> 
     keys = set(seen)
     out = []
     for c in cells:
-        key = study.job_key(study.mixture(c))
+        key = mixtures.job_key(mixtures.mixture(c))
         if key not in keys and len(keys) >= limit:
             break
         keys.add(key)
@@ -108,13 +93,13 @@ def within(study: Study, cells: list[StudyCell], seen: set[str], limit: int) -> 
     return out
 
 
-def next_cells(study: Study, done: Sequence[StudyCell]) -> list[StudyCell]:
+def next_cells(spec: StudySpec, done: Sequence[StudyCell]) -> list[StudyCell]:
     """Return new runs where each curve's threshold interval is still too wide.
 
     Parameters
     ----------
-    study : Study
-        The study, with results recorded in its ledger.
+    spec : StudySpec
+        The design, with results recorded in its ``run_dir``'s ledger.
     done : sequence of StudyCell
         Cells run so far (their replicate indices are not reused).
 
@@ -134,9 +119,10 @@ def next_cells(study: Study, done: Sequence[StudyCell]) -> list[StudyCell]:
     enters with weight ``1 - q`` and keeps its initial runs. A curve that
     cannot be fitted gets one new run at each tested fraction instead.
     """
-    results = study.results()
-    table = results.fit(study.adaptive_metric)
-    lo_f, hi_f = min(study.fractions), max(study.fractions)
+    from dataquality_thresholds.study._results import StudyResults
+
+    table = StudyResults.from_run_dir(spec.run_dir).fit(spec.adaptive_metric)
+    lo_f, hi_f = min(spec.fractions), max(spec.fractions)
     new: list[StudyCell] = []
     used: dict[tuple[str, str, float], int] = {}
     for c in done:
@@ -145,18 +131,18 @@ def next_cells(study: Study, done: Sequence[StudyCell]) -> list[StudyCell]:
             used[k] = max(used.get(k, 0), c.replicate + 1)
     for row in table:
         if row.fit is None:
-            targets = list(study.fractions)
+            targets = list(spec.fractions)
         else:
             lo, hi = row.fit.conf_int()
             if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
-                targets = list(study.fractions)
-            elif (hi - lo) / 2 <= study.target_half_width:
+                targets = list(spec.fractions)
+            elif (hi - lo) / 2 <= spec.target_half_width:
                 continue
             else:
                 targets = [lo, row.fit.threshold, hi, hi_f]
         # on the mixture's own resolution (a share of correct rows is k / size), so two
         # proposals never make the same training file
-        step = max(0.01, 1.0 / study.size)
+        step = max(0.01, 1.0 / spec.size)
         chosen = sorted({round(round(min(hi_f, max(lo_f, t)) / step) * step, 4) for t in targets})
         for f in chosen:
             k = (row.domain, row.corruption, round(f, 4))

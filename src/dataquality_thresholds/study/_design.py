@@ -1,6 +1,7 @@
-"""Records of a study: its domains, grid cells and cost plan.
+"""Records of a study: its design, domains, grid cells and cost plan.
 
-:class:`DomainSpec`, :class:`StudyCell`, :class:`PlannedCell` and
+:class:`StudySpec` (the whole design: what the :class:`~dataquality_thresholds.study.Study`
+constructor validates), :class:`DomainSpec`, :class:`StudyCell`, :class:`PlannedCell` and
 :class:`StudyPlan` are re-exported (and documented) by
 :mod:`dataquality_thresholds.study`; :func:`derived_seed` gives the per-cell and
 per-model seeds a study derives from its root seed.
@@ -8,16 +9,33 @@ per-model seeds a study derives from its root seed.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import zlib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import attrs
 import numpy as np
 
-from dataquality_thresholds.mixing import ExamplePool
+from dataquality_thresholds._version import __version__
+from dataquality_thresholds.backends import FineTuneBackend
+from dataquality_thresholds.errors import ConfigError
+from dataquality_thresholds.evaluation import MisalignmentProbe
+from dataquality_thresholds.mixing import CorruptionMixer, ExamplePool, Mixture
 from dataquality_thresholds.records import EvalItem
 
-__all__ = ["BASE", "DomainSpec", "PlannedCell", "StudyCell", "StudyPlan", "derived_seed"]
+__all__ = [
+    "BASE",
+    "DomainSpec",
+    "PlannedCell",
+    "StudyCell",
+    "StudyPlan",
+    "StudySpec",
+    "derived_seed",
+]
 
 BASE = "base"
 
@@ -156,3 +174,309 @@ def derived_seed(*parts: object) -> int:
     """Return a non-negative 32-bit seed derived from ``parts`` (stable across platforms)."""
     words = [zlib.crc32(str(p).encode("utf-8")) for p in parts]
     return int(np.random.SeedSequence(words).generate_state(1, dtype=np.uint32)[0])
+
+
+# ---------------------------------------------------------------------- the design record
+def _domains(value: Mapping[str, DomainSpec]) -> Mapping[str, DomainSpec]:
+    """Return a read-only copy of ``value`` (one already read-only is kept as it is)."""
+    if isinstance(value, MappingProxyType):
+        return value
+    return MappingProxyType(dict(value))
+
+
+def _domains_repr(value: Mapping[str, DomainSpec]) -> str:
+    return repr(list(value))
+
+
+def _fractions(value: Iterable[float]) -> tuple[float, ...]:
+    return tuple(sorted(float(f) for f in value))
+
+
+def _strings(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+def _hyperparameters(value: Mapping[str, Any] | None) -> dict[str, Any]:
+    return dict(value or {})
+
+
+def _backend_base_model(spec: StudySpec) -> str | None:
+    return getattr(spec.backend, "base_model", None)
+
+
+def _has_domains(
+    inst: StudySpec, attribute: attrs.Attribute[Any], value: Mapping[str, DomainSpec]
+) -> None:
+    if not value:
+        raise ConfigError("a study needs at least one domain", field="domains")
+
+
+def _check_fractions(
+    inst: StudySpec, attribute: attrs.Attribute[Any], value: tuple[float, ...]
+) -> None:
+    if len(value) < 3 or len(set(value)) != len(value) or any(not 0 <= f <= 1 for f in value):
+        raise ConfigError(
+            f"fractions must be at least 3 distinct shares in [0, 1], got {list(value)}",
+            field="fractions",
+        )
+
+
+def _check_corruptions(
+    inst: StudySpec, attribute: attrs.Attribute[Any], value: tuple[str, ...]
+) -> None:
+    for c in value:
+        if c not in ("obvious", "subtle"):
+            raise ConfigError(
+                f"unknown corruption {c!r}; use 'obvious' or 'subtle'", field="corruptions"
+            )
+
+
+def _check_replicates(inst: StudySpec, attribute: attrs.Attribute[Any], value: int) -> None:
+    if value < 1:
+        raise ConfigError("replicates must be >= 1", field="replicates")
+
+
+def _check_size(inst: StudySpec, attribute: attrs.Attribute[Any], value: int) -> None:
+    for name, spec in inst.domains.items():
+        if value > len(spec.pool):
+            raise ConfigError(
+                f"size {value} is larger than domain {name!r}'s pool ({len(spec.pool)})",
+                field="size",
+            )
+
+
+def _check_budget(inst: StudySpec, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and value < 0:
+        raise ConfigError("budget_usd must be >= 0", field="budget_usd")
+
+
+def _check_design(inst: StudySpec, attribute: attrs.Attribute[Any], value: str) -> None:
+    if value not in ("grid", "adaptive"):
+        raise ConfigError(f"design must be 'grid' or 'adaptive', got {value!r}", field="design")
+
+
+def _check_temperature(inst: StudySpec, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value < 0:
+        raise ConfigError("eval_temperature must be >= 0", field="eval_temperature")
+
+
+def _check_half_width(inst: StudySpec, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not 0 < value < 0.5:
+        raise ConfigError("target_half_width must be in (0, 0.5)", field="target_half_width")
+
+
+@attrs.frozen(kw_only=True)
+class StudySpec:
+    """The design of a study: its grid, backend, probe, budget and sampling settings.
+
+    What :class:`~dataquality_thresholds.study.Study` builds from its arguments and
+    hands to the engine (plan, run, measure, adaptive rounds). It holds no run state;
+    change it with :func:`attrs.evolve`, which validates again.
+
+    Parameters
+    ----------
+    domains : mapping of str to DomainSpec
+        The domains (kept as a read-only copy).
+    backend : FineTuneBackend
+        Fine-tunes and samples (its ``submit`` must be idempotent by key). Not
+        compared by ``==``.
+    probe : MisalignmentProbe, optional
+        Asked of every model; None skips the probe. Not compared by ``==``.
+    fractions : sequence of float
+        Shares of correct data to fine-tune on (kept sorted).
+    corruptions : sequence of str
+        ``"obvious"``, ``"subtle"`` (each a separate sweep).
+    replicates : int
+        Independent draws per (domain, corruption, fraction).
+    size : int
+        Training rows per mixture (at most every domain's pool).
+    run_dir : str or Path
+        Where the ledger, report and plots go.
+    budget_usd : float, optional
+        Refuse to start if the plan costs more; stop before a job that would take
+        the spend over it.
+    seed : int
+        Root seed (mixtures and sampling derive theirs from it).
+    base_model : str, optional
+        Passed to the backend; also evaluated as the reference row. Defaults to the
+        backend's ``base_model`` attribute, if it has one.
+    hyperparameters : mapping, optional
+        Passed to the backend.
+    eval_samples : int
+        Samples per eval item.
+    probe_samples : int
+        Samples per probe question (temperature 1).
+    design : {"grid", "adaptive"}
+        ``"grid"`` runs ``fractions`` x ``replicates`` once; ``"adaptive"`` runs that
+        grid as its first round, then adds runs around each curve's threshold interval
+        while its half-width exceeds ``target_half_width``.
+    eval_temperature : float
+        Sampling temperature of the domain evaluation.
+    target_half_width : float
+        Adaptive design: stop refining a curve once its threshold interval's
+        half-width is at most this.
+    max_fine_tunes : int, optional
+        Adaptive design: the most fine-tunes in all rounds together.
+    adaptive_metric : str
+        Adaptive design: the metric whose threshold interval steers the rounds.
+    max_rounds : int
+        Adaptive design: the most rounds after the first.
+
+    Raises
+    ------
+    ConfigError
+        A field is out of range (``field`` names it): no domain, fewer than 3
+        distinct fractions or one outside [0, 1], an unknown corruption,
+        ``replicates < 1``, ``size`` larger than a domain's pool, a negative budget,
+        an unknown design, a negative ``eval_temperature``, or
+        ``target_half_width`` outside (0, 0.5).
+
+    See Also
+    --------
+    dataquality_thresholds.study.Study : the facade that plans and runs a design.
+    """
+
+    domains: Mapping[str, DomainSpec] = attrs.field(
+        converter=_domains, validator=_has_domains, repr=_domains_repr
+    )
+    backend: FineTuneBackend = attrs.field(eq=False)
+    probe: MisalignmentProbe | None = attrs.field(default=None, eq=False)
+    fractions: tuple[float, ...] = attrs.field(
+        default=(0.1, 0.25, 0.5, 0.75, 0.9, 1.0), converter=_fractions, validator=_check_fractions
+    )
+    corruptions: tuple[str, ...] = attrs.field(
+        default=("obvious", "subtle"), converter=_strings, validator=_check_corruptions
+    )
+    replicates: int = attrs.field(default=1, converter=int, validator=_check_replicates)
+    size: int = attrs.field(default=100, converter=int, validator=_check_size)
+    run_dir: Path = attrs.field(converter=Path)
+    budget_usd: float | None = attrs.field(default=None, validator=_check_budget)
+    seed: int = attrs.field(default=0, converter=int)
+    base_model: str | None = attrs.field(
+        default=attrs.Factory(_backend_base_model, takes_self=True)
+    )
+    hyperparameters: dict[str, Any] = attrs.field(factory=dict, converter=_hyperparameters)
+    eval_samples: int = attrs.field(default=1, converter=int)
+    probe_samples: int = attrs.field(default=20, converter=int)
+    design: str = attrs.field(default="grid", validator=_check_design)
+    eval_temperature: float = attrs.field(
+        default=0.0, converter=float, validator=_check_temperature
+    )
+    target_half_width: float = attrs.field(
+        default=0.05, converter=float, validator=_check_half_width
+    )
+    max_fine_tunes: int | None = None
+    adaptive_metric: str = "domain_score"
+    max_rounds: int = attrs.field(default=12, converter=int)
+
+    @property
+    def backend_name(self) -> str:
+        """The backend's ``name`` attribute (its class name when it has none)."""
+        name: str = getattr(self.backend, "name", type(self.backend).__name__)
+        return name
+
+    def cells(self) -> list[StudyCell]:
+        """Return every fine-tuned cell of the grid, in a fixed order.
+
+        Returns
+        -------
+        list of StudyCell
+            Domain x corruption x fraction x replicate, in that nesting.
+        """
+        return [
+            StudyCell(d, c, f, r)
+            for d in self.domains
+            for c in self.corruptions
+            for f in self.fractions
+            for r in range(self.replicates)
+        ]
+
+    def config(self) -> dict[str, Any]:
+        """Return the study's identity: what a resumed run must agree with.
+
+        Returns
+        -------
+        dict
+            JSON-safe; written to the ledger on the first run and compared on every
+            later one (``library_version`` aside).
+        """
+        return {
+            "schema": "study_config",
+            "schema_version": 1,
+            "library_version": __version__,
+            "domains": {
+                name: {
+                    "pool_fingerprint": spec.pool.fingerprint,
+                    "eval_items": [it.id for it in spec.eval_items],
+                    "judge": type(spec.judge).__name__,
+                }
+                for name, spec in self.domains.items()
+            },
+            "backend": self.backend_name,
+            "base_model": self.base_model,
+            "hyperparameters": self.hyperparameters,
+            "probe": None if self.probe is None else [q.id for q in self.probe.questions],
+            "fractions": list(self.fractions),
+            "corruptions": list(self.corruptions),
+            "replicates": self.replicates,
+            "size": self.size,
+            "seed": self.seed,
+            "budget_usd": self.budget_usd,
+            "eval_samples": self.eval_samples,
+            "probe_samples": self.probe_samples,
+            "design": self.design,
+            "eval_temperature": self.eval_temperature,
+            **(
+                {
+                    "target_half_width": self.target_half_width,
+                    "max_fine_tunes": self.max_fine_tunes,
+                    "adaptive_metric": self.adaptive_metric,
+                    "max_rounds": self.max_rounds,
+                }
+                if self.design == "adaptive"
+                else {}
+            ),
+        }
+
+    def mixer(self, domain: str, replicate: int) -> CorruptionMixer:
+        """Return a new mixer for one replicate of a domain (its seed derives from ``seed``).
+
+        Parameters
+        ----------
+        domain : str
+            A key of ``domains``.
+        replicate : int
+            The replicate index.
+
+        Returns
+        -------
+        CorruptionMixer
+        """
+        seed = derived_seed(self.seed, "mix", domain, replicate)
+        return CorruptionMixer(self.domains[domain].pool, self.size, seed=seed)
+
+    def job_key(self, mixture: Mixture) -> str:
+        """Return the fine-tuning key of a mixture under this design's backend settings.
+
+        Parameters
+        ----------
+        mixture : Mixture
+            The training set.
+
+        Returns
+        -------
+        str
+            ``"dqt-"`` and 32 hex digits of a sha256 over the backend's name, the base
+            model, the hyperparameters and the mixture's fingerprint: cells with
+            identical training data share one key (and one fine-tune).
+        """
+        ident = json.dumps(
+            {
+                "backend": self.backend_name,
+                "base_model": self.base_model,
+                "hyperparameters": self.hyperparameters,
+                "fingerprint": mixture.fingerprint,
+            },
+            sort_keys=True,
+        )
+        return "dqt-" + hashlib.sha256(ident.encode("utf-8")).hexdigest()[:32]

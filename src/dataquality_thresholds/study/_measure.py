@@ -1,47 +1,42 @@
 """Measuring a study's models: the domain score and the misalignment probe.
 
 A model is measured once per run: :func:`index_measurements` loads what the
-ledger already holds, :func:`record` writes one measurement for a cell (and
-remembers it for other cells of the same model), and :func:`measure` scores a
-model's domain and runs the probe, reusing what is known.
+ledger already holds into the run state, :func:`record` writes one measurement for
+a cell (and remembers it for other cells of the same model), and :func:`measure`
+scores a model's domain and runs the probe, reusing what is known.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from dataquality_thresholds.evaluation import DomainScorer
-from dataquality_thresholds.study._design import StudyCell, derived_seed
-
-if TYPE_CHECKING:
-    from dataquality_thresholds.study._ledger import Ledger
-    from dataquality_thresholds.study._study import Study
+from dataquality_thresholds.study._design import StudyCell, StudySpec, derived_seed
+from dataquality_thresholds.study._state import RunState
 
 __all__ = ["index_measurements", "measure", "record"]
 
 
-def index_measurements(study: Study, ledger: Ledger) -> None:
+def index_measurements(state: RunState) -> None:
     """Index recorded measurements by (kind, scope, model) so no model is measured twice.
 
     Parameters
     ----------
-    study : Study
-        The study; its index is replaced.
-    ledger : Ledger
-        The open ledger of the run.
+    state : RunState
+        The run; its ``measured`` index is replaced by what its ledger holds.
     """
-    study._measured = {}
-    for _cell, kind, payload in ledger.results():
+    state.measured = {}
+    for _cell, kind, payload in state.ledger.results():
         if kind in ("domain", "probe") and payload.get("model"):
             scope = payload["domain"] if kind == "domain" else "*"
-            study._measured.setdefault((kind, scope, payload["model"]), payload)
+            state.measured.setdefault((kind, scope, payload["model"]), payload)
 
 
 def record(
-    study: Study,
-    ledger: Ledger,
+    spec: StudySpec,
+    state: RunState,
     cell: StudyCell,
     kind: str,
     model: str,
@@ -51,10 +46,10 @@ def record(
 
     Parameters
     ----------
-    study : Study
-        The study.
-    ledger : Ledger
-        The open ledger of the run.
+    spec : StudySpec
+        The design.
+    state : RunState
+        The run (its ledger and index).
     cell : StudyCell
         The cell measured.
     kind : {"domain", "probe"}
@@ -67,22 +62,22 @@ def record(
     """
     share = None
     if cell.fraction is not None:
-        share = study.mixture(cell).counts["correct"] / study.size  # exactly k / size
+        share = state.mixtures.mixture(cell).counts["correct"] / spec.size  # exactly k / size
     full = {**payload, **attrs.asdict(cell), "share_correct": share, "model": model}
-    ledger.put_result(cell.key, kind, full)
+    state.ledger.put_result(cell.key, kind, full)
     scope = cell.domain if kind == "domain" else "*"
-    study._measured.setdefault((kind, scope, model), full)
+    state.measured.setdefault((kind, scope, model), full)
 
 
-def measure(study: Study, ledger: Ledger, cell: StudyCell, model: str) -> None:
+def measure(spec: StudySpec, state: RunState, cell: StudyCell, model: str) -> None:
     """Score the domain and run the probe for one model, recording each when complete.
 
     Parameters
     ----------
-    study : Study
-        The study.
-    ledger : Ledger
-        The open ledger of the run.
+    spec : StudySpec
+        The design.
+    state : RunState
+        The run (its ledger, sampler and index).
     cell : StudyCell
         The cell the model belongs to.
     model : str
@@ -95,32 +90,32 @@ def measure(study: Study, ledger: Ledger, cell: StudyCell, model: str) -> None:
     recorded measurement. Sampling seeds derive from the model, not the cell,
     so the measurement is the same whichever cell takes it first.
     """
-    if study._sampler is None:
-        study._sampler = study.backend.sampler()
-    sampler = study._sampler
-    spec = study.domains[cell.domain]
+    sampler = state.sampler()
+    ledger = state.ledger
+    domain = spec.domains[cell.domain]
     if ledger.get_result(cell.key, "domain") is None:
-        known = study._measured.get(("domain", cell.domain, model))
+        known = state.measured.get(("domain", cell.domain, model))
         if known is not None:
-            study._record(ledger, cell, "domain", model, known)
+            record(spec, state, cell, "domain", model, known)
         else:
             score = DomainScorer(
-                spec.eval_items,
-                spec.judge,
-                seed=derived_seed(study.seed, "boot", cell.domain, model),
+                domain.eval_items,
+                domain.judge,
+                seed=derived_seed(spec.seed, "boot", cell.domain, model),
             ).score(
                 sampler,
                 model,
-                samples=study.eval_samples,
-                temperature=study.eval_temperature,
-                seed=derived_seed(study.seed, "eval", cell.domain, model),
+                samples=spec.eval_samples,
+                temperature=spec.eval_temperature,
+                seed=derived_seed(spec.seed, "eval", cell.domain, model),
             )
             per_skill = {
                 k: {"mean": v.mean, "ci": list(v.ci), "n_items": v.n_items}
                 for k, v in score.per_skill.items()
             }
-            study._record(
-                ledger,
+            record(
+                spec,
+                state,
                 cell,
                 "domain",
                 model,
@@ -135,17 +130,17 @@ def measure(study: Study, ledger: Ledger, cell: StudyCell, model: str) -> None:
                     "rows": score.to_rows(),
                 },
             )
-    if study.probe is None or ledger.get_result(cell.key, "probe") is not None:
+    if spec.probe is None or ledger.get_result(cell.key, "probe") is not None:
         return
-    known = study._measured.get(("probe", "*", model))
+    known = state.measured.get(("probe", "*", model))
     if known is not None:
-        study._record(ledger, cell, "probe", model, known)
+        record(spec, state, cell, "probe", model, known)
         return
-    res = study.probe.run(
+    res = spec.probe.run(
         sampler,
         model,
-        samples_per_question=study.probe_samples,
-        seed=derived_seed(study.seed, "probe", model),
+        samples_per_question=spec.probe_samples,
+        seed=derived_seed(spec.seed, "probe", model),
     )
     rates = {
         name: {"rate": r.rate, "ci": list(r.ci), "events": r.events, "total": r.total}
@@ -157,8 +152,9 @@ def measure(study: Study, ledger: Ledger, cell: StudyCell, model: str) -> None:
             ("dangerous", res.dangerous),
         )
     }
-    study._record(
-        ledger,
+    record(
+        spec,
+        state,
         cell,
         "probe",
         model,

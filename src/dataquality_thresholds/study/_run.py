@@ -1,35 +1,110 @@
-"""Running a study's cells: the ledger, submission within the budget, waiting.
+"""Running a study: the ledger, submission within the budget, waiting, the rounds.
 
-:func:`open_ledger` opens ``run_dir``'s ledger and refuses a different study;
+:func:`run_study` runs (or resumes) a whole design
+(:meth:`Study.run <dataquality_thresholds.study.Study.run>`): it checks the plan
+against the budget, opens the ledger with :func:`open_ledger` (which refuses a
+different study), measures the base model, runs the grid's cells with
+:func:`run_cells` and, for the adaptive design, the rounds with :func:`run_rounds`.
 :func:`run_cells` records each cell's mixture, submits each distinct job once
-(stopping before one that would take the spend over the budget), waits for the
-jobs and hands each finished model to the study's measurement.
+(stopping before one that would take the spend over the budget), waits for the jobs
+and measures each finished model. Every function takes the design
+(:class:`StudySpec`) and the run's state (:class:`RunState`), never the facade.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from dataquality_thresholds.backends import FineTuneJob
-from dataquality_thresholds.errors import ConfigError, FineTuneJobError
+from dataquality_thresholds.errors import BudgetExceededError, ConfigError, FineTuneJobError
 from dataquality_thresholds.mixing import Mixture
-from dataquality_thresholds.study._design import PlannedCell
+from dataquality_thresholds.study._adaptive import round_cells
+from dataquality_thresholds.study._design import BASE, PlannedCell, StudyCell, StudyPlan, StudySpec
 from dataquality_thresholds.study._ledger import Ledger
+from dataquality_thresholds.study._measure import index_measurements, measure
+from dataquality_thresholds.study._plan import build_plan, plan_cells
+from dataquality_thresholds.study._state import Mixtures, RunState
 
 if TYPE_CHECKING:
-    from dataquality_thresholds.study._study import Study
+    from dataquality_thresholds.study._results import StudyResults
 
-__all__ = ["open_ledger", "progress_bar", "run_cells", "spent"]
+__all__ = ["open_ledger", "run_cells", "run_rounds", "run_study"]
 
 
-def open_ledger(study: Study) -> Ledger:
-    """Open ``study``'s ledger, recording its config or checking it against the recorded one.
+def run_study(
+    spec: StudySpec,
+    mixtures: Mixtures | None = None,
+    *,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+    jobs: dict[str, FineTuneJob] | None = None,
+) -> StudyResults:
+    """Run (or resume) the study a design describes and return its results.
 
     Parameters
     ----------
-    study : Study
-        The study.
+    spec : StudySpec
+        The design.
+    mixtures : Mixtures, optional
+        The design's mixture memo (one a plan already filled); a new one if None.
+    progress : bool
+        Show progress bars (tqdm) on the long steps.
+    log : callable, optional
+        Receives one line per step (for the CLI).
+    jobs : dict of str to FineTuneJob, optional
+        Jobs this process already submitted or adopted, by key; updated in place.
+
+    Returns
+    -------
+    StudyResults
+
+    Raises
+    ------
+    BudgetExceededError
+        The plan costs more than ``budget_usd`` (nothing was submitted).
+    ConfigError
+        ``run_dir`` holds a different study, or ``mixtures`` belongs to another design.
+    """
+    from dataquality_thresholds.study._results import StudyResults
+
+    if mixtures is None:
+        mixtures = Mixtures(spec)
+    elif mixtures.spec is not spec:
+        raise ConfigError("mixtures were built for another design", field="mixtures")
+    plan = build_plan(spec, mixtures)
+    if spec.budget_usd is not None and plan.total_usd > spec.budget_usd + 1e-9:
+        raise BudgetExceededError(
+            f"the plan's estimated cost ${plan.total_usd:,.2f} exceeds the budget "
+            f"${spec.budget_usd:,.2f}; lower the grid or raise budget_usd",
+            planned_usd=plan.total_usd,
+            budget_usd=spec.budget_usd,
+        )
+    with open_ledger(spec) as ledger:
+        # one sampler per run (its cache and connections are shared)
+        state = RunState(
+            ledger, mixtures, sampler=spec.backend.sampler, progress=progress, log=log, jobs=jobs
+        )
+        index_measurements(state)
+        # the base model, as the reference row of every domain
+        if spec.base_model is not None:
+            for domain in state.bar(spec.domains, "base model"):
+                measure(spec, state, StudyCell(domain, BASE, None, 0), spec.base_model)
+        stopped = run_cells(spec, state, list(plan.cells))
+        if spec.design == "adaptive" and not stopped:
+            stopped = run_rounds(spec, state, plan)
+        if not stopped:
+            ledger.set_meta("completed", True)
+    return StudyResults.from_run_dir(spec.run_dir)
+
+
+def open_ledger(spec: StudySpec) -> Ledger:
+    """Open the design's ledger, recording its config or checking it against the recorded one.
+
+    Parameters
+    ----------
+    spec : StudySpec
+        The design (its ``run_dir`` and :meth:`~StudySpec.config`).
 
     Returns
     -------
@@ -40,8 +115,8 @@ def open_ledger(study: Study) -> Ledger:
     ConfigError
         ``run_dir`` holds a different study (the library version may differ).
     """
-    ledger = Ledger(study.run_dir / "ledger.sqlite")
-    config = study.config()
+    ledger = Ledger(spec.run_dir / "ledger.sqlite")
+    config = spec.config()
     recorded = ledger.get_meta("config")
     if recorded is None:
         ledger.set_meta("config", config)
@@ -52,43 +127,68 @@ def open_ledger(study: Study) -> Ledger:
             changed = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
             ledger.close()
             raise ConfigError(
-                f"{study.run_dir} holds a different study (changed: {', '.join(changed)}); "
+                f"{spec.run_dir} holds a different study (changed: {', '.join(changed)}); "
                 "use a new run_dir, or the same config to resume",
                 field="run_dir",
             )
     return ledger
 
 
-def run_cells(
-    study: Study,
-    ledger: Ledger,
-    planned: list[PlannedCell],
-    progress: bool,
-    say: Callable[[str], None],
-) -> bool:
+def run_rounds(spec: StudySpec, state: RunState, plan: StudyPlan) -> bool:
+    """Run the adaptive rounds that follow ``plan``'s initial grid.
+
+    Parameters
+    ----------
+    spec : StudySpec
+        The design (``design="adaptive"``), its initial grid already run.
+    state : RunState
+        The run.
+    plan : StudyPlan
+        The initial grid's plan.
+
+    Returns
+    -------
+    bool
+        True if the budget stopped the study.
+    """
+    stopped = False
+    seen = {p.job_key for p in plan.cells}
+    all_cells = list(plan.cells)
+    for round_no in range(1, spec.max_rounds + 1):
+        new = round_cells(spec, state, round_no, [p.cell for p in all_cells], seen)
+        if not new:
+            break
+        planned = plan_cells(spec, state.mixtures, new, seen)
+        all_cells.extend(planned)
+        state.log(f"adaptive round {round_no}: {len(planned)} new runs")
+        state.ledger.set_meta("adaptive_rounds", round_no)
+        stopped = run_cells(spec, state, planned)
+        if stopped:
+            break
+    return stopped
+
+
+def run_cells(spec: StudySpec, state: RunState, planned: list[PlannedCell]) -> bool:
     """Record, submit, wait for and measure ``planned`` cells.
 
     Parameters
     ----------
-    study : Study
-        The study.
-    ledger : Ledger
-        The open ledger of the run.
+    spec : StudySpec
+        The design.
+    state : RunState
+        The run (its ledger, jobs, sampler, progress and log).
     planned : list of PlannedCell
         The cells to run.
-    progress : bool
-        Show progress bars.
-    say : callable
-        Receives one line per step.
 
     Returns
     -------
     bool
         True if the budget stopped it.
     """
+    ledger = state.ledger
     mixtures: dict[str, Mixture] = {}
     for p in planned:
-        m = study.mixture(p.cell)
+        m = state.mixtures.mixture(p.cell)
         mixtures[p.job_key] = m
         ledger.put_mixture(
             p.cell.key,
@@ -104,7 +204,7 @@ def run_cells(
         cost_of[p.job_key] = max(cost_of.get(p.job_key, 0.0), p.usd)
     jobs: dict[str, FineTuneJob] = {}
     stopped = False
-    for key in study._bar(keys, progress, "submit"):
+    for key in state.bar(keys, "submit"):
         measured = all(
             ledger.get_result(p.cell.key, "domain") is not None
             or ledger.get_result(p.cell.key, "job") is not None
@@ -113,35 +213,35 @@ def run_cells(
         )
         if measured:
             continue
-        if ledger.get_job(key) is None and study.budget_usd is not None:
-            so_far = study._spent(ledger)
-            if so_far + cost_of.get(key, 0.0) > study.budget_usd + 1e-9:
-                say(f"budget reached (${so_far:,.2f} spent): not submitting {key}")
+        if ledger.get_job(key) is None and spec.budget_usd is not None:
+            so_far = state.spent()
+            if so_far + cost_of.get(key, 0.0) > spec.budget_usd + 1e-9:
+                state.log(f"budget reached (${so_far:,.2f} spent): not submitting {key}")
                 ledger.set_meta("stopped", {"reason": "budget", "spent_usd": so_far})
                 stopped = True
                 break
-        if key in study._jobs and study._jobs[key].done:
-            jobs[key] = study._jobs[key]  # shared with a cell measured earlier in this run
+        if key in state.jobs and state.jobs[key].done:
+            jobs[key] = state.jobs[key]  # shared with a cell measured earlier in this run
             continue
         ledger.mark_submitting(key)
-        job = study.backend.submit(
+        job = spec.backend.submit(
             mixtures[key],
-            base_model=study.base_model,
-            hyperparameters=study.hyperparameters or None,
+            base_model=spec.base_model,
+            hyperparameters=spec.hyperparameters or None,
             key=key,
         )
         ledger.put_job(job)
-        jobs[key] = study._jobs[key] = job
-        say(f"submitted {key}: {job.status}")
-    for key, job in study._bar(list(jobs.items()), progress, "wait"):
+        jobs[key] = state.jobs[key] = job
+        state.log(f"submitted {key}: {job.status}")
+    for key, job in state.bar(list(jobs.items()), "wait"):
         if not job.done:
             try:
-                job = study.backend.wait(job)
+                job = spec.backend.wait(job)
             except FineTuneJobError:
-                job = study.backend.refresh(job)
+                job = spec.backend.refresh(job)
             ledger.put_job(job)
-            jobs[key] = study._jobs[key] = job
-    for p in study._bar(planned, progress, "evaluate"):
+            jobs[key] = state.jobs[key] = job
+    for p in state.bar(planned, "evaluate"):
         found = jobs.get(p.job_key)
         if found is None:
             continue  # already measured, or not submitted (budget)
@@ -158,51 +258,5 @@ def run_cells(
             )
             continue
         assert job.fine_tuned_model is not None
-        study._measure(ledger, p.cell, job.fine_tuned_model)
+        measure(spec, state, p.cell, job.fine_tuned_model)
     return stopped
-
-
-def spent(ledger: Ledger) -> float:
-    """Return the fine-tuning spend so far: each recorded job's cost (actual where known).
-
-    Parameters
-    ----------
-    ledger : Ledger
-        The open ledger of the run.
-
-    Returns
-    -------
-    float
-        US dollars.
-    """
-    total = 0.0
-    for job in ledger.jobs().values():
-        if job is not None and job.cost is not None:
-            total += float(job.cost.usd)
-    return total
-
-
-def progress_bar(items: Iterable[Any], progress: bool, desc: str) -> Iterator[Any]:
-    """Iterate over ``items``, behind a tqdm bar when ``progress`` is set and tqdm imports.
-
-    Parameters
-    ----------
-    items : iterable
-        What to iterate over (read into a list first).
-    progress : bool
-        Show a bar.
-    desc : str
-        The bar's label.
-
-    Returns
-    -------
-    iterator
-    """
-    seq = list(items)
-    if progress and seq:
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:  # pragma: no cover - tqdm comes with datasets
-            return iter(seq)
-        return iter(tqdm(seq, desc=desc, leave=False))
-    return iter(seq)

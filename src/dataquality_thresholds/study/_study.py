@@ -7,6 +7,11 @@ in ``run_dir``, resumes after a crash without submitting any job twice, and
 stops at a budget. :meth:`Study.results` gives a
 :class:`~dataquality_thresholds.study.StudyResults`.
 
+``Study`` is a thin facade over the engine: its arguments become a frozen
+:class:`~dataquality_thresholds.study.StudySpec`, and :meth:`Study.plan` and
+:meth:`Study.run` hand that design (with the study's mixture memo) to the plan and
+run engine, which never sees this object.
+
 How resume works
 ----------------
 - Every cell's mixture is deterministic (pool, size, seed), so a rerun rebuilds
@@ -26,30 +31,56 @@ How resume works
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
-from dataquality_thresholds._version import __version__
-from dataquality_thresholds.backends import FineTuneJob
-from dataquality_thresholds.errors import BudgetExceededError, ConfigError
+import attrs
+
+from dataquality_thresholds.backends import FineTuneBackend, FineTuneJob
 from dataquality_thresholds.evaluation import MisalignmentProbe
-from dataquality_thresholds.mixing import CorruptionMixer, Mixture
-from dataquality_thresholds.study import _adaptive as _study_adaptive
-from dataquality_thresholds.study import _measure as _study_measure
-from dataquality_thresholds.study import _plan as _study_plan
-from dataquality_thresholds.study import _run as _study_run
-from dataquality_thresholds.study._design import BASE, DomainSpec, PlannedCell, StudyCell, StudyPlan
-from dataquality_thresholds.study._design import derived_seed as _derived_seed
-from dataquality_thresholds.study._ledger import Ledger
+from dataquality_thresholds.mixing import Mixture
+from dataquality_thresholds.study._design import (
+    DomainSpec,
+    PlannedCell,
+    StudyCell,
+    StudyPlan,
+    StudySpec,
+)
+from dataquality_thresholds.study._plan import build_plan
+from dataquality_thresholds.study._run import run_study
+from dataquality_thresholds.study._state import Mixtures
 
 if TYPE_CHECKING:
-    from dataquality_thresholds.backends import FineTuneBackend
     from dataquality_thresholds.study._results import StudyResults
 
-__all__ = ["DomainSpec", "PlannedCell", "Study", "StudyCell", "StudyPlan"]
+__all__ = ["DomainSpec", "PlannedCell", "Study", "StudyCell", "StudyPlan", "StudySpec"]
+
+_T = TypeVar("_T")
+
+
+class _FromSpec(Generic[_T]):
+    """A :class:`Study` attribute read from its design; setting it evolves the design."""
+
+    name: str
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _FromSpec[_T]: ...
+
+    @overload
+    def __get__(self, obj: Study, owner: type | None = None) -> _T: ...
+
+    def __get__(self, obj: Study | None, owner: type | None = None) -> _T | _FromSpec[_T]:
+        if obj is None:
+            return self
+        value: _T = getattr(obj.spec, self.name)
+        return value
+
+    def __set__(self, obj: Study, value: _T) -> None:
+        obj._evolve(**{self.name: value})
 
 
 class Study:
@@ -102,7 +133,57 @@ class Study:
         Adaptive design: the metric whose threshold interval steers the rounds.
     max_rounds : int
         Adaptive design: the most rounds after the first.
+
+    Attributes
+    ----------
+    spec : StudySpec
+        The design built from the arguments above (what the engine runs).
+    domains, backend, probe, fractions, corruptions, replicates, size, run_dir, \
+budget_usd, seed, base_model, hyperparameters, eval_samples, probe_samples, design, \
+eval_temperature, target_half_width, max_fine_tunes, adaptive_metric, max_rounds
+        Read from :attr:`spec` (``fractions`` sorted, ``run_dir`` a ``Path``,
+        ``domains`` read-only). Setting one (``study.run_dir = path``) replaces
+        :attr:`spec` with a copy evolved by :func:`attrs.evolve`, validated again.
+
+    Raises
+    ------
+    ConfigError
+        An argument is out of range (see :class:`StudySpec`).
+
+    See Also
+    --------
+    StudySpec : the design record; :meth:`from_spec` makes a study of one.
+
+    Notes
+    -----
+    ``Study`` is a facade: the plan, run, measurement and adaptive engine take the
+    design record and a run state, not this object.
+
+    .. versionchanged:: 0.1
+       The design lives in a frozen :class:`StudySpec` (:attr:`spec`); the attributes
+       read from it.
     """
+
+    domains: _FromSpec[Mapping[str, DomainSpec]] = _FromSpec()
+    backend: _FromSpec[FineTuneBackend] = _FromSpec()
+    probe: _FromSpec[MisalignmentProbe | None] = _FromSpec()
+    fractions: _FromSpec[tuple[float, ...]] = _FromSpec()
+    corruptions: _FromSpec[tuple[str, ...]] = _FromSpec()
+    replicates: _FromSpec[int] = _FromSpec()
+    size: _FromSpec[int] = _FromSpec()
+    run_dir: _FromSpec[Path] = _FromSpec()
+    budget_usd: _FromSpec[float | None] = _FromSpec()
+    seed: _FromSpec[int] = _FromSpec()
+    base_model: _FromSpec[str | None] = _FromSpec()
+    hyperparameters: _FromSpec[dict[str, Any]] = _FromSpec()
+    eval_samples: _FromSpec[int] = _FromSpec()
+    probe_samples: _FromSpec[int] = _FromSpec()
+    design: _FromSpec[str] = _FromSpec()
+    eval_temperature: _FromSpec[float] = _FromSpec()
+    target_half_width: _FromSpec[float] = _FromSpec()
+    max_fine_tunes: _FromSpec[int | None] = _FromSpec()
+    adaptive_metric: _FromSpec[str] = _FromSpec()
+    max_rounds: _FromSpec[int] = _FromSpec()
 
     def __init__(
         self,
@@ -128,62 +209,61 @@ class Study:
         adaptive_metric: str = "domain_score",
         max_rounds: int = 12,
     ) -> None:
-        if not domains:
-            raise ConfigError("a study needs at least one domain", field="domains")
-        fr = [float(f) for f in fractions]
-        if len(fr) < 3 or len(set(fr)) != len(fr) or any(not 0 <= f <= 1 for f in fr):
-            raise ConfigError(
-                f"fractions must be at least 3 distinct shares in [0, 1], got {list(fractions)}",
-                field="fractions",
+        self._start(
+            StudySpec(
+                domains=domains,
+                backend=backend,
+                probe=probe,
+                fractions=fractions,
+                corruptions=corruptions,
+                replicates=replicates,
+                size=size,
+                run_dir=run_dir,
+                budget_usd=budget_usd,
+                seed=seed,
+                base_model=base_model or getattr(backend, "base_model", None),
+                hyperparameters=hyperparameters,
+                eval_samples=eval_samples,
+                probe_samples=probe_samples,
+                design=design,
+                eval_temperature=eval_temperature,
+                target_half_width=target_half_width,
+                max_fine_tunes=max_fine_tunes,
+                adaptive_metric=adaptive_metric,
+                max_rounds=max_rounds,
             )
-        for c in corruptions:
-            if c not in ("obvious", "subtle"):
-                raise ConfigError(
-                    f"unknown corruption {c!r}; use 'obvious' or 'subtle'", field="corruptions"
-                )
-        if replicates < 1:
-            raise ConfigError("replicates must be >= 1", field="replicates")
-        if budget_usd is not None and budget_usd < 0:
-            raise ConfigError("budget_usd must be >= 0", field="budget_usd")
-        if design not in ("grid", "adaptive"):
-            raise ConfigError(
-                f"design must be 'grid' or 'adaptive', got {design!r}", field="design"
-            )
-        if not 0 < target_half_width < 0.5:
-            raise ConfigError("target_half_width must be in (0, 0.5)", field="target_half_width")
-        if eval_temperature < 0:
-            raise ConfigError("eval_temperature must be >= 0", field="eval_temperature")
-        for name, spec in domains.items():
-            if size > len(spec.pool):
-                raise ConfigError(
-                    f"size {size} is larger than domain {name!r}'s pool ({len(spec.pool)})",
-                    field="size",
-                )
-        self.domains = dict(domains)
-        self.backend = backend
-        self.probe = probe
-        self.fractions = tuple(sorted(fr))
-        self.corruptions = tuple(corruptions)
-        self.replicates = int(replicates)
-        self.size = int(size)
-        self.run_dir = Path(run_dir)
-        self.budget_usd = budget_usd
-        self.seed = int(seed)
-        self.base_model = base_model or getattr(backend, "base_model", None)
-        self.hyperparameters = dict(hyperparameters or {})
-        self.eval_samples = int(eval_samples)
-        self.probe_samples = int(probe_samples)
-        self.design = design
-        self.eval_temperature = float(eval_temperature)
-        self.target_half_width = float(target_half_width)
-        self.max_fine_tunes = max_fine_tunes
-        self.adaptive_metric = adaptive_metric
-        self.max_rounds = int(max_rounds)
-        self._mixers: dict[tuple[str, int], CorruptionMixer] = {}
+        )
+
+    @classmethod
+    def from_spec(cls, spec: StudySpec) -> Study:
+        """Return a study of a design record.
+
+        Parameters
+        ----------
+        spec : StudySpec
+            The design.
+
+        Returns
+        -------
+        Study
+        """
+        study = cls.__new__(cls)
+        study._start(spec)
+        return study
+
+    def _start(self, spec: StudySpec) -> None:
+        self._spec = spec
+        self._mixtures = Mixtures(spec)
         self._jobs: dict[str, FineTuneJob] = {}  # jobs this process has submitted or adopted
-        self._mixture_cache: dict[str, Mixture] = {}
-        self._measured: dict[tuple[str, str, str], dict[str, Any]] = {}
-        self._sampler: Any = None
+
+    def _evolve(self, **changes: Any) -> None:
+        self._spec = attrs.evolve(self._spec, **changes)
+        self._mixtures = self._mixtures.for_spec(self._spec)
+
+    @property
+    def spec(self) -> StudySpec:
+        """The design: what :meth:`plan` prices and :meth:`run` runs."""
+        return self._spec
 
     def __repr__(self) -> str:
         return (
@@ -195,99 +275,28 @@ class Study:
     # ------------------------------------------------------------------ grid
     def cells(self) -> list[StudyCell]:
         """Every fine-tuned cell, in a fixed order."""
-        return [
-            StudyCell(d, c, f, r)
-            for d in self.domains
-            for c in self.corruptions
-            for f in self.fractions
-            for r in range(self.replicates)
-        ]
+        return self._spec.cells()
 
     def config(self) -> dict[str, Any]:
         """Return the study's identity: what a resumed run must agree with."""
-        return {
-            "schema": "study_config",
-            "schema_version": 1,
-            "library_version": __version__,
-            "domains": {
-                name: {
-                    "pool_fingerprint": spec.pool.fingerprint,
-                    "eval_items": [it.id for it in spec.eval_items],
-                    "judge": type(spec.judge).__name__,
-                }
-                for name, spec in self.domains.items()
-            },
-            "backend": getattr(self.backend, "name", type(self.backend).__name__),
-            "base_model": self.base_model,
-            "hyperparameters": self.hyperparameters,
-            "probe": None if self.probe is None else [q.id for q in self.probe.questions],
-            "fractions": list(self.fractions),
-            "corruptions": list(self.corruptions),
-            "replicates": self.replicates,
-            "size": self.size,
-            "seed": self.seed,
-            "budget_usd": self.budget_usd,
-            "eval_samples": self.eval_samples,
-            "probe_samples": self.probe_samples,
-            "design": self.design,
-            "eval_temperature": self.eval_temperature,
-            **(
-                {
-                    "target_half_width": self.target_half_width,
-                    "max_fine_tunes": self.max_fine_tunes,
-                    "adaptive_metric": self.adaptive_metric,
-                    "max_rounds": self.max_rounds,
-                }
-                if self.design == "adaptive"
-                else {}
-            ),
-        }
+        return self._spec.config()
 
     def mixture(self, cell: StudyCell) -> Mixture:
         """Return the cell's mixture (deterministic; built once per study object)."""
-        cached = self._mixture_cache.get(cell.key)
-        if cached is not None:
-            return cached
-        key = (cell.domain, cell.replicate)
-        if key not in self._mixers:
-            seed = _derived_seed(self.seed, "mix", cell.domain, cell.replicate)
-            self._mixers[key] = CorruptionMixer(
-                self.domains[cell.domain].pool, self.size, seed=seed
-            )
-        assert cell.fraction is not None
-        mixture = self._mixers[key].mix(cell.fraction, cell.corruption)
-        self._mixture_cache[cell.key] = mixture
-        return mixture
+        return self._mixtures.mixture(cell)
 
     def job_key(self, mixture: Mixture) -> str:
         """Return the fine-tuning key of a mixture under this study's backend settings."""
-        ident = json.dumps(
-            {
-                "backend": getattr(self.backend, "name", type(self.backend).__name__),
-                "base_model": self.base_model,
-                "hyperparameters": self.hyperparameters,
-                "fingerprint": mixture.fingerprint,
-            },
-            sort_keys=True,
-        )
-        return "dqt-" + hashlib.sha256(ident.encode("utf-8")).hexdigest()[:32]
+        return self._mixtures.job_key(mixture)
 
-    # ------------------------------------------------------------------ plan
-    def _plan_cells(self, cells: Sequence[StudyCell], seen: set[str]) -> list[PlannedCell]:
-        """Mixtures, job keys and costs of ``cells``; keys in ``seen`` cost nothing more."""
-        return _study_plan.plan_cells(self, cells, seen)
-
+    # ------------------------------------------------------------------ plan and run
     def plan(self) -> StudyPlan:
         """Every fine-tune with its tokens and estimated cost, the sampling volume, the total.
 
         For ``design="adaptive"`` this is the initial grid; later rounds are
         chosen from its results and stay within ``budget_usd`` and ``max_fine_tunes``.
         """
-        return _study_plan.build_plan(self)
-
-    # ------------------------------------------------------------------ run
-    def _open_ledger(self) -> Ledger:
-        return _study_run.open_ledger(self)
+        return build_plan(self._spec, self._mixtures)
 
     def run(
         self, *, progress: bool = True, log: Callable[[str], None] | None = None
@@ -309,73 +318,11 @@ class Study:
         ------
         BudgetExceededError
             The plan costs more than ``budget_usd`` (nothing was submitted).
+        ConfigError
+            ``run_dir`` holds a different study.
         """
-        say = log or (lambda line: None)
-        plan = self.plan()
-        if self.budget_usd is not None and plan.total_usd > self.budget_usd + 1e-9:
-            raise BudgetExceededError(
-                f"the plan's estimated cost ${plan.total_usd:,.2f} exceeds the budget "
-                f"${self.budget_usd:,.2f}; lower the grid or raise budget_usd",
-                planned_usd=plan.total_usd,
-                budget_usd=self.budget_usd,
-            )
-        with self._open_ledger() as ledger:
-            self._index_measurements(ledger)
-            self._sampler = None  # one sampler per run (its cache and connections are shared)
-            # the base model, as the reference row of every domain
-            if self.base_model is not None:
-                for domain in self._bar(self.domains, progress, "base model"):
-                    self._measure(ledger, StudyCell(domain, BASE, None, 0), self.base_model)
-            stopped = self._run_cells(ledger, list(plan.cells), progress, say)
-            if self.design == "adaptive" and not stopped:
-                stopped = _study_adaptive.run_rounds(self, ledger, plan, progress, say)
-            if not stopped:
-                ledger.set_meta("completed", True)
-        return self.results()
+        return run_study(self._spec, self._mixtures, progress=progress, log=log, jobs=self._jobs)
 
-    def _run_cells(
-        self, ledger: Ledger, planned: list[PlannedCell], progress: bool, say: Callable[[str], None]
-    ) -> bool:
-        """Record, submit, wait for and measure ``planned`` cells.
-
-        Returns True if the budget stopped it.
-        """
-        return _study_run.run_cells(self, ledger, planned, progress, say)
-
-    # ------------------------------------------------------------------ adaptive
-    def _within(self, cells: list[StudyCell], seen: set[str], limit: int) -> list[StudyCell]:
-        """Return the first ``cells`` that fit in ``limit`` distinct fine-tunes.
-
-        Cells that share a job already counted are free.
-        """
-        return _study_adaptive.within(self, cells, seen, limit)
-
-    def _next_cells(self, done: Sequence[StudyCell]) -> list[StudyCell]:
-        """Adaptive design: new runs where each curve's threshold interval is still too wide."""
-        return _study_adaptive.next_cells(self, done)
-
-    def _spent(self, ledger: Ledger) -> float:
-        """Fine-tuning spend so far: each recorded job's cost (actual where known)."""
-        return _study_run.spent(ledger)
-
-    def _bar(self, items: Iterable[Any], progress: bool, desc: str) -> Iterator[Any]:
-        return _study_run.progress_bar(items, progress, desc)
-
-    # ------------------------------------------------------------------ measure
-    def _index_measurements(self, ledger: Ledger) -> None:
-        """Index recorded measurements by (kind, scope, model) so no model is measured twice."""
-        _study_measure.index_measurements(self, ledger)
-
-    def _record(
-        self, ledger: Ledger, cell: StudyCell, kind: str, model: str, payload: dict[str, Any]
-    ) -> None:
-        _study_measure.record(self, ledger, cell, kind, model, payload)
-
-    def _measure(self, ledger: Ledger, cell: StudyCell, model: str) -> None:
-        """Score the domain and run the probe for one model, recording each when complete."""
-        _study_measure.measure(self, ledger, cell, model)
-
-    # ------------------------------------------------------------------ results
     def results(self) -> StudyResults:
         """Return what the ledger holds (works on a partial or finished run)."""
         from dataquality_thresholds.study._results import StudyResults
