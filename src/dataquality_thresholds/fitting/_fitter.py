@@ -124,8 +124,10 @@ class ThresholdFitter:
         quantiles), or binomial variance with normal quantiles.
     penalty : {"firth", "none"}, default "firth"
         For binomial data, maximise the likelihood penalised by the Jeffreys prior
-        (Firth): removes the first-order bias and keeps the slope finite when the
-        data jump between two tested values. ``"none"`` gives the plain MLE (then the
+        (Firth) on the curve's parameters ``(b, c, d, e)``: it reduces their
+        small-sample bias (exactly first-order unbiased only for a GLM's canonical
+        parameters, which these are not) and keeps the slope finite when the data jump
+        between two tested values. ``"none"`` gives the plain MLE (then the
         penalty is used only if separation drives the fit to the edge).
     n_boot : int, default 2000
         Parametric bootstrap resamples when ``interval="bootstrap"``.
