@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
+import socket
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from dataquality_thresholds.errors import ConfigError
-from dataquality_thresholds.sandbox import SandboxLimits, run_python
+import dataquality_thresholds
+from dataquality_thresholds.errors import BackendUnavailableError, ConfigError
+from dataquality_thresholds.sandbox import SandboxLimits, SandboxUnavailableError, run_python
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="the sandbox is POSIX only")
 
@@ -55,6 +61,8 @@ def test_infinite_loop_killed_on_time() -> None:
     r = run_python("while True:\n    pass\n", limits=SandboxLimits(wall_time=1.0))
     assert r.timed_out and r.signal == signal.SIGKILL and not r.ok
     assert r.wall_time < 5.0
+    # a timeout still says which isolation was in force
+    assert r.isolation == run_python("pass", limits=FAST).isolation
 
 
 def test_cpu_limit() -> None:
@@ -144,8 +152,8 @@ for p in ({str(target)!r}, {str(tmp_target)!r}, "inside.txt"):
     r = run_python(code, limits=FAST)
     assert r.ok, r.stderr
     assert "wrote inside.txt" in r.stdout
-    if "uid-nobody" not in r.isolation:
-        pytest.skip("not root: the sandbox cannot switch to an unprivileged user here")
+    if not {"uid-nobody", "readonly-fs"} & set(r.isolation):
+        pytest.skip("neither a read-only file system nor an unprivileged user here")
     assert not target.exists() and f"refused {target}" in r.stdout
     if "private-tmp" in r.isolation:
         assert not tmp_target.exists()
@@ -215,3 +223,153 @@ def test_interpreter_in_a_private_folder_beside_the_callers_paths(tmp_path, monk
     assert r.stdout == "hello\n"
     if os.geteuid() == 0 and "pidns" in r.isolation:
         assert "uid-nobody" in r.isolation
+
+
+def test_what_the_code_sees_of_proc_and_the_file_system() -> None:
+    code = """
+import json, os
+pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+ro = lambda p: bool(os.statvfs(p).f_flag & os.ST_RDONLY)
+print(json.dumps({"pid": os.getpid(), "pids": pids, "ro": [ro("/"), ro("."), ro("/tmp")]}))
+"""
+    r = run_python(code, limits=FAST)
+    assert r.ok, r.stderr
+    seen = json.loads(r.stdout)
+    if "private-proc" in r.isolation:  # the PID namespace's own /proc: just the program
+        assert seen["pid"] == 1 and seen["pids"] == [1]
+    elif "hidden-proc" in r.isolation:  # where a fresh /proc is refused: an empty one
+        assert seen["pids"] == []
+    else:  # no mount namespace: the host's /proc, and the sandbox says so
+        assert "private-tmp" not in r.isolation
+    if "readonly-fs" in r.isolation:
+        assert seen["ro"] == [True, False, False]  # only the work dir and /tmp writable
+
+
+def test_unusable_interpreter_raises_a_typed_error(tmp_path: Path) -> None:
+    not_executable = tmp_path / "python"
+    not_executable.write_text("")
+    with pytest.raises(SandboxUnavailableError, match="cannot start the interpreter") as info:
+        run_python("pass", python=str(not_executable), limits=FAST)
+    assert isinstance(info.value, BackendUnavailableError)
+    assert info.value.python == str(not_executable)
+    # an interpreter that exits before the launcher has started the program
+    true = shutil.which("true")
+    assert true is not None
+    with pytest.raises(SandboxUnavailableError, match="before starting the program"):
+        run_python("pass", python=true, limits=FAST)
+
+
+# Run by uid 65534 (nobody) through setpriv: the checks an ordinary user's sandbox
+# must pass. Prints one JSON object.
+_AS_NOBODY = r"""
+import json, os, sys
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from dataquality_thresholds.sandbox import SandboxLimits, SandboxUnavailableError, run_python
+port, blocked_python = int(sys.argv[1]), sys.argv[2]
+fast = SandboxLimits(wall_time=5.0, memory_mb=256, max_processes=16)
+def run(code, limits=fast):
+    r = run_python(code, limits=limits)
+    keys = ("ok", "returncode", "signal", "timed_out", "stdout", "stderr", "isolation")
+    return {k: getattr(r, k) for k in keys}
+SEE = '''
+import json, os, socket
+try:
+    socket.create_connection(("127.0.0.1", PORT), timeout=2).close()
+    net = "connected"
+except OSError as exc:
+    net = "blocked: %s" % exc
+pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+print(json.dumps({"net": net, "pids": pids, "uid": os.getuid()}))
+'''
+out = {"uid": os.getuid()}
+out["good"] = run("def add(a, b):\n    return a + b\nassert add(2, 3) == 5\nprint('passed')")
+out["bad"] = run("def add(a, b):\n    return a - b\nassert add(2, 3) == 5\n")
+out["loop"] = run("while True:\n    pass\n", SandboxLimits(wall_time=1.0))
+out["see"] = run(SEE.replace("PORT", str(port)))
+try:
+    run_python("pass", python=blocked_python, limits=fast)
+    out["blocked"] = "ran"
+except SandboxUnavailableError as exc:
+    out["blocked"] = "SandboxUnavailableError: %s" % exc
+print(json.dumps(out))
+"""
+
+
+def _nobody_can_run(cmd: list[str], python: str) -> bool:
+    # through /bin/sh: setpriv keeps root's capabilities until its own exec, so it could
+    # start an interpreter that nobody may not reach; the shell's exec is nobody's own
+    probe = [*cmd, "/bin/sh", "-c", 'exec "$0" -I -c "import sys; print(sys.version_info[:2])"']
+    try:
+        done = subprocess.run([*probe, python], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0 and done.stdout.strip() == str(tuple(sys.version_info[:2]))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="setpriv and namespaces are Linux only")
+def test_sandbox_works_for_an_unprivileged_user() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch to uid 65534 (run the suite as root, e.g. in CI)")
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    cmd = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+    v = "{}.{}".format(*sys.version_info[:2])
+    candidates = [sys.executable, os.path.realpath(sys.executable)]
+    candidates += [getattr(sys, "_base_executable", ""), shutil.which(f"python{v}") or ""]
+    candidates += [f"/usr/bin/python{v}", f"/usr/local/bin/python{v}"]
+    python = next((c for c in candidates if c and _nobody_can_run(cmd, c)), None)
+    if python is None:
+        pytest.skip(f"no Python {v} that uid 65534 may execute (tried {candidates})")
+    import attr
+    import attrs
+
+    # the checkout may sit where nobody cannot read (/root, a 0700 CI clone): copy the
+    # package and attrs to a folder nobody can read
+    scratch = Path(tempfile.mkdtemp(prefix="dqt-nobody-", dir="/tmp"))
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        scratch.chmod(0o755)
+        for pkg in (dataquality_thresholds, attrs, attr):
+            src = Path(pkg.__file__).parent  # type: ignore[arg-type]
+            ignore = shutil.ignore_patterns("__pycache__")
+            shutil.copytree(src, scratch / "lib" / src.name, ignore=ignore)
+        (scratch / "check.py").write_text(_AS_NOBODY, encoding="utf-8")
+        private = scratch / "private"
+        private.mkdir(mode=0o700)
+        (private / "python").symlink_to(python)
+        for path in [scratch, *scratch.rglob("*")]:
+            if not path.is_symlink():
+                path.chmod(0o700 if path == private else (0o755 if path.is_dir() else 0o644))
+        t0 = time.monotonic()
+        done = subprocess.run(
+            [*cmd, python, "-I", "-B", str(scratch / "check.py"),
+             str(listener.getsockname()[1]), str(private / "python")],
+            capture_output=True, text=True, timeout=60, cwd=scratch,
+            env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
+        )  # fmt: skip
+        elapsed = time.monotonic() - t0
+    finally:
+        listener.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["uid"] == 65534
+    good, bad, loop, see = out["good"], out["bad"], out["loop"], out["see"]
+    assert good["ok"] and good["stdout"] == "passed\n", good
+    assert bad["returncode"] == 1 and "AssertionError" in bad["stderr"], bad
+    assert loop["timed_out"] and loop["signal"] == signal.SIGKILL, loop
+    assert loop["isolation"] == good["isolation"]  # a timeout reports its isolation too
+    assert out["blocked"].startswith("SandboxUnavailableError: cannot start the interpreter")
+    assert "uid-nobody" not in good["isolation"] and "nproc" in good["isolation"]
+    assert elapsed < 30
+    if "userns" not in good["isolation"]:
+        pytest.skip(f"unprivileged user namespaces are not allowed here: {good['isolation']}")
+    assert {"netns", "pidns", "private-tmp", "readonly-fs"} <= set(good["isolation"])
+    seen = json.loads(see["stdout"])
+    assert seen["net"].startswith("blocked"), seen  # the host's loopback is out of reach
+    assert seen["uid"] == 65534  # the user's own uid, mapped onto itself
+    if "private-proc" in see["isolation"]:
+        assert seen["pids"] == [1]  # the program alone, as the PID namespace's init
+    else:
+        assert "hidden-proc" in see["isolation"] and seen["pids"] == []

@@ -29,6 +29,7 @@ _EXPORTS: dict[str, str] = {
     "FitError": ".errors",
     "InsufficientDataError": ".errors",
     "JobTimeoutError": ".errors",
+    "SandboxUnavailableError": ".errors",
     "SchemaVersionError": ".errors",
     "SeparationWarning": ".errors",
     "ThresholdWarning": ".errors",
@@ -109,195 +110,98 @@ _EXPORTS: dict[str, str] = {
     "load_sample_examples": ".domains",
     "load_sample_pool": ".domains",
     "SandboxLimits": ".sandbox",
+    "SandboxResult": ".sandbox",
     "run_python": ".sandbox",
     "InspectSampler": ".integrations.inspect",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+#: Names of :data:`_EXPORTS` whose module needs an optional extra (name -> extra). They
+#: load on first use (``dataquality_thresholds.InspectSampler`` raises
+#: ``BackendUnavailableError`` naming the extra when it is missing) but stay out of
+#: ``__all__``, so ``from dataquality_thresholds import *`` works without the extra.
+_NEEDS_EXTRA: dict[str, str] = {"InspectSampler": "inspect"}
+
+__all__ = ["__version__", *(name for name in _EXPORTS if name not in _NEEDS_EXTRA)]
 
 __getattr__, __dir__ = lazy(__name__, _EXPORTS, globals())
 
-if (
-    TYPE_CHECKING
-):  # the same table, spelled out for type checkers (tests/test_package.py compares them)
+# The same table, spelled out for type checkers (tests/test_package.py compares them).
+if TYPE_CHECKING:
     from dataquality_thresholds.backends import (
         JOB_STATUSES as JOB_STATUSES,
-    )
-    from dataquality_thresholds.backends import (
         AnswerBook as AnswerBook,
-    )
-    from dataquality_thresholds.backends import (
         CompletionCache as CompletionCache,
-    )
-    from dataquality_thresholds.backends import (
         CostEstimate as CostEstimate,
-    )
-    from dataquality_thresholds.backends import (
         FineTuneBackend as FineTuneBackend,
-    )
-    from dataquality_thresholds.backends import (
         FineTuneJob as FineTuneJob,
-    )
-    from dataquality_thresholds.backends import (
         LocalStubBackend as LocalStubBackend,
-    )
-    from dataquality_thresholds.backends import (
         MisalignmentCurve as MisalignmentCurve,
-    )
-    from dataquality_thresholds.backends import (
         Sampler as Sampler,
     )
     from dataquality_thresholds.backends.hf import (
         HFBackend as HFBackend,
-    )
-    from dataquality_thresholds.backends.hf import (
         LoRASpec as LoRASpec,
     )
     from dataquality_thresholds.backends.openai import (
         OpenAIBackend as OpenAIBackend,
-    )
-    from dataquality_thresholds.backends.openai import (
         OpenAISampler as OpenAISampler,
     )
     from dataquality_thresholds.corruption import (
         CorruptionGenerator as CorruptionGenerator,
-    )
-    from dataquality_thresholds.corruption import (
         CorruptionResult as CorruptionResult,
-    )
-    from dataquality_thresholds.corruption import (
         CorruptionTemplates as CorruptionTemplates,
-    )
-    from dataquality_thresholds.corruption import (
         Mutant as Mutant,
-    )
-    from dataquality_thresholds.corruption import (
         mutate_code as mutate_code,
     )
     from dataquality_thresholds.domains import (
         DOMAINS as DOMAINS,
-    )
-    from dataquality_thresholds.domains import (
         SAMPLE_DOMAINS as SAMPLE_DOMAINS,
-    )
-    from dataquality_thresholds.domains import (
         DomainData as DomainData,
-    )
-    from dataquality_thresholds.domains import (
         load_domain as load_domain,
-    )
-    from dataquality_thresholds.domains import (
         load_judge_check as load_judge_check,
-    )
-    from dataquality_thresholds.domains import (
         load_probe_questions as load_probe_questions,
-    )
-    from dataquality_thresholds.domains import (
         load_sample_examples as load_sample_examples,
-    )
-    from dataquality_thresholds.domains import (
         load_sample_pool as load_sample_pool,
     )
     from dataquality_thresholds.errors import (
         BackendError as BackendError,
-    )
-    from dataquality_thresholds.errors import (
         BackendUnavailableError as BackendUnavailableError,
-    )
-    from dataquality_thresholds.errors import (
         BudgetExceededError as BudgetExceededError,
-    )
-    from dataquality_thresholds.errors import (
         ConfigError as ConfigError,
-    )
-    from dataquality_thresholds.errors import (
         ConvergenceWarning as ConvergenceWarning,
-    )
-    from dataquality_thresholds.errors import (
         DataError as DataError,
-    )
-    from dataquality_thresholds.errors import (
         DataQualityThresholdsError as DataQualityThresholdsError,
-    )
-    from dataquality_thresholds.errors import (
         FineTuneJobError as FineTuneJobError,
-    )
-    from dataquality_thresholds.errors import (
         FitError as FitError,
-    )
-    from dataquality_thresholds.errors import (
         InsufficientDataError as InsufficientDataError,
-    )
-    from dataquality_thresholds.errors import (
         JobTimeoutError as JobTimeoutError,
-    )
-    from dataquality_thresholds.errors import (
+        SandboxUnavailableError as SandboxUnavailableError,
         SchemaVersionError as SchemaVersionError,
-    )
-    from dataquality_thresholds.errors import (
         SeparationWarning as SeparationWarning,
-    )
-    from dataquality_thresholds.errors import (
         ThresholdWarning as ThresholdWarning,
-    )
-    from dataquality_thresholds.errors import (
         TokenizerUnavailableError as TokenizerUnavailableError,
     )
     from dataquality_thresholds.evaluation import (
         ALIGNMENT_TEMPLATE as ALIGNMENT_TEMPLATE,
-    )
-    from dataquality_thresholds.evaluation import (
         COHERENCE_TEMPLATE as COHERENCE_TEMPLATE,
-    )
-    from dataquality_thresholds.evaluation import (
         CORRECTNESS_TEMPLATE as CORRECTNESS_TEMPLATE,
-    )
-    from dataquality_thresholds.evaluation import (
         CodeTestJudge as CodeTestJudge,
-    )
-    from dataquality_thresholds.evaluation import (
         DomainScore as DomainScore,
-    )
-    from dataquality_thresholds.evaluation import (
         DomainScorer as DomainScorer,
-    )
-    from dataquality_thresholds.evaluation import (
         Judge as Judge,
-    )
-    from dataquality_thresholds.evaluation import (
         JudgeAgreement as JudgeAgreement,
-    )
-    from dataquality_thresholds.evaluation import (
         JudgeTemplate as JudgeTemplate,
-    )
-    from dataquality_thresholds.evaluation import (
         Judgment as Judgment,
-    )
-    from dataquality_thresholds.evaluation import (
         KnownAnswerJudge as KnownAnswerJudge,
-    )
-    from dataquality_thresholds.evaluation import (
         MisalignmentProbe as MisalignmentProbe,
-    )
-    from dataquality_thresholds.evaluation import (
         OpenAIJudge as OpenAIJudge,
-    )
-    from dataquality_thresholds.evaluation import (
         ProbeResult as ProbeResult,
-    )
-    from dataquality_thresholds.evaluation import (
         ReferenceJudge as ReferenceJudge,
-    )
-    from dataquality_thresholds.evaluation import (
         judge_agreement as judge_agreement,
-    )
-    from dataquality_thresholds.evaluation import (
         score_top_logprobs as score_top_logprobs,
     )
     from dataquality_thresholds.fitting import (
         ThresholdFit as ThresholdFit,
-    )
-    from dataquality_thresholds.fitting import (
         ThresholdFitter as ThresholdFitter,
     )
     from dataquality_thresholds.integrations.inspect import (
@@ -305,95 +209,46 @@ if (
     )
     from dataquality_thresholds.io import (
         ChatFileReport as ChatFileReport,
-    )
-    from dataquality_thresholds.io import (
         read_chat_jsonl as read_chat_jsonl,
-    )
-    from dataquality_thresholds.io import (
         read_manifest as read_manifest,
-    )
-    from dataquality_thresholds.io import (
         read_paired_jsonl as read_paired_jsonl,
-    )
-    from dataquality_thresholds.io import (
         validate_chat_jsonl as validate_chat_jsonl,
-    )
-    from dataquality_thresholds.io import (
         write_chat_jsonl as write_chat_jsonl,
-    )
-    from dataquality_thresholds.io import (
         write_manifest as write_manifest,
-    )
-    from dataquality_thresholds.io import (
         write_paired_jsonl as write_paired_jsonl,
     )
     from dataquality_thresholds.mixing import (
         CorruptionMixer as CorruptionMixer,
-    )
-    from dataquality_thresholds.mixing import (
         ExamplePool as ExamplePool,
-    )
-    from dataquality_thresholds.mixing import (
         Mixture as Mixture,
-    )
-    from dataquality_thresholds.mixing import (
         MixtureSpec as MixtureSpec,
-    )
-    from dataquality_thresholds.mixing import (
         write_mixtures as write_mixtures,
     )
     from dataquality_thresholds.records import (
         INCORRECT_KINDS as INCORRECT_KINDS,
-    )
-    from dataquality_thresholds.records import (
         LABELS as LABELS,
-    )
-    from dataquality_thresholds.records import (
         Completion as Completion,
-    )
-    from dataquality_thresholds.records import (
         EvalItem as EvalItem,
-    )
-    from dataquality_thresholds.records import (
         Example as Example,
-    )
-    from dataquality_thresholds.records import (
         JudgeCheckItem as JudgeCheckItem,
-    )
-    from dataquality_thresholds.records import (
         Message as Message,
-    )
-    from dataquality_thresholds.records import (
         PairedExample as PairedExample,
-    )
-    from dataquality_thresholds.records import (
         ProbeQuestion as ProbeQuestion,
     )
     from dataquality_thresholds.sandbox import (
         SandboxLimits as SandboxLimits,
-    )
-    from dataquality_thresholds.sandbox import (
+        SandboxResult as SandboxResult,
         run_python as run_python,
     )
     from dataquality_thresholds.study import (
         DomainSpec as DomainSpec,
-    )
-    from dataquality_thresholds.study import (
         Study as Study,
-    )
-    from dataquality_thresholds.study import (
         StudyPlan as StudyPlan,
-    )
-    from dataquality_thresholds.study import (
         StudyResults as StudyResults,
         StudySpec as StudySpec,
-    )
-    from dataquality_thresholds.study import (
         ThresholdTable as ThresholdTable,
     )
     from dataquality_thresholds.tokens import (
         count_chat_tokens as count_chat_tokens,
-    )
-    from dataquality_thresholds.tokens import (
         get_tokenizer as get_tokenizer,
     )

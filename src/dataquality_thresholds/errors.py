@@ -27,6 +27,7 @@ __all__ = [
     "FitError",
     "InsufficientDataError",
     "JobTimeoutError",
+    "SandboxUnavailableError",
     "SchemaVersionError",
     "SeparationWarning",
     "ThresholdWarning",
@@ -149,6 +150,34 @@ class BackendError(DataQualityThresholdsError):
 
 class BackendUnavailableError(BackendError):
     """A backend cannot be used: missing key, unreachable endpoint, missing extra."""
+
+
+class SandboxUnavailableError(BackendUnavailableError):
+    """The sandbox cannot run the code, so there is no result to score.
+
+    Raised when the interpreter cannot be started (e.g. it lies in a folder this
+    user may not enter) or the launcher failed while applying a layer of
+    isolation or a limit. A layer the system refuses (no user namespaces, no
+    permission) is no error: :attr:`SandboxResult.isolation` leaves it out.
+
+    .. versionadded:: 0.1
+
+    Parameters
+    ----------
+    message : str
+        What failed and what to try.
+    python : str, optional
+        The interpreter that was to run the code.
+    isolation : tuple of str
+        The layers that had been applied when the launcher gave up.
+    """
+
+    def __init__(
+        self, message: str, *, python: str | None = None, isolation: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(message)
+        self.python = python
+        self.isolation = tuple(isolation)
 
 
 class TokenizerUnavailableError(BackendUnavailableError):

@@ -74,6 +74,13 @@ def run_tests(programs: Sequence[str], *, timeout: float = 2.0, memory_mb: int =
     -------
     list of str
         ``"pass"``, ``"timeout"`` or ``"fail:<ExceptionName>"``, in order.
+
+    Raises
+    ------
+    ConfigError
+        ``timeout`` is not positive.
+    SandboxUnavailableError
+        The sandbox could not run the programs at all (nothing was tested).
     """
     if timeout <= 0:
         raise ConfigError("timeout must be > 0", field="timeout")

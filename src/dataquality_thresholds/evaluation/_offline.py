@@ -207,7 +207,9 @@ class CodeTestJudge(SyncJudgeMixin):
     definition). It runs in :func:`~dataquality_thresholds.sandbox.run_python`;
     score 100 (label ``"passed"``) when it exits 0 and every test ran, else 0
     with label ``"failed"``, ``"timeout"``, ``"killed"`` (a signal, e.g. the CPU
-    limit) or ``"no_code"``.
+    limit) or ``"no_code"``. A sandbox that cannot run the code at all raises
+    :class:`~dataquality_thresholds.sandbox.SandboxUnavailableError` instead of
+    scoring 0; ``raw["isolation"]`` says which isolation each run had.
 
     Parameters
     ----------
@@ -248,6 +250,9 @@ class CodeTestJudge(SyncJudgeMixin):
         ------
         ConfigError
             ``prompt`` is not an EvalItem with tests.
+        SandboxUnavailableError
+            The sandbox could not run the code at all (e.g. the interpreter cannot
+            be started); raised rather than scored 0, since nothing was tested.
         """
         item = _require_item(prompt, "CodeTestJudge", "tests")
         if item.tests is None:

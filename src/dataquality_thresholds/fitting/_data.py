@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from dataquality_thresholds.errors import DataError, InsufficientDataError
+from dataquality_thresholds.errors import ConfigError, DataError, InsufficientDataError
 
-__all__ = ["RunData", "prepare"]
+__all__ = ["RunData", "as_fixed", "is_count", "is_real", "prepare"]
 
 
 class RunData(NamedTuple):
@@ -166,3 +167,29 @@ def prepare(
             f"all run-level outcomes equal {y_run[0]!r}; no curve can be fitted"
         )
     return RunData(x_run, y_run, k_run, n_run, w_run, family, n_items)
+
+
+def as_fixed(m: Mapping[str, float] | None) -> dict[str, float]:
+    """Convert ``ThresholdFitter(fixed=...)`` to a dict of finite floats, or raise ConfigError."""
+    if m is None:
+        return {}
+    if not isinstance(m, Mapping):
+        raise ConfigError(
+            f"fixed: expected a mapping such as {{'c': 0.25}}, got {m!r}", field="fixed"
+        )
+    out = {}
+    for k, v in m.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not np.isfinite(v):
+            raise ConfigError(f"fixed: {k!r} must be a finite number, got {v!r}", field="fixed")
+        out[str(k)] = float(v)
+    return out
+
+
+def is_real(v: object) -> bool:
+    """Whether ``v`` is a real number (bools are not)."""
+    return isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+
+
+def is_count(v: object) -> bool:
+    """Whether ``v`` is a whole number (bools are not)."""
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)

@@ -33,7 +33,7 @@ from dataquality_thresholds.errors import (
     SeparationWarning,
     ThresholdWarning,
 )
-from dataquality_thresholds.fitting._data import RunData, prepare
+from dataquality_thresholds.fitting._data import RunData, as_fixed, is_count, is_real, prepare
 from dataquality_thresholds.fitting._intervals import quantile
 from dataquality_thresholds.fitting._models import (
     hinge_recovery_u,
@@ -47,29 +47,6 @@ __all__ = ["ThresholdFitter"]
 
 _METHODS = ("logistic", "changepoint", "auto")
 _THRESHOLDS = ("recovery", "midpoint", "breakpoint")
-
-
-def _as_dict(m: Mapping[str, float] | None) -> dict[str, float]:
-    if m is None:
-        return {}
-    if not isinstance(m, Mapping):
-        raise ConfigError(
-            f"fixed: expected a mapping such as {{'c': 0.25}}, got {m!r}", field="fixed"
-        )
-    out = {}
-    for k, v in m.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not np.isfinite(v):
-            raise ConfigError(f"fixed: {k!r} must be a finite number, got {v!r}", field="fixed")
-        out[str(k)] = float(v)
-    return out
-
-
-def _is_real(v: object) -> bool:
-    return isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
-
-
-def _is_count(v: object) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 
 @attrs.frozen(kw_only=True)
@@ -158,7 +135,7 @@ class ThresholdFitter:
     seed: SeedLike = 0
     interval: str | None = None
     changepoint: str = "hinge"
-    fixed: Mapping[str, float] = attrs.field(factory=dict, converter=_as_dict)
+    fixed: Mapping[str, float] = attrs.field(factory=dict, converter=as_fixed)
     log_x: bool = False
     floor: str = "range"
     ceiling: float | str | None = None
@@ -176,9 +153,9 @@ class ThresholdFitter:
             raise bad("method", f"expected one of {_METHODS}, got {self.method!r}")
         if self.threshold not in _THRESHOLDS:
             raise bad("threshold", f"expected one of {_THRESHOLDS}, got {self.threshold!r}")
-        if not (_is_real(self.recovery) and 0 < float(self.recovery) < 1):
+        if not (is_real(self.recovery) and 0 < float(self.recovery) < 1):
             raise bad("recovery", f"expected a share in (0, 1), got {self.recovery!r}")
-        if not (_is_real(self.level) and 0 < float(self.level) < 1):
+        if not (is_real(self.level) and 0 < float(self.level) < 1):
             raise bad("level", f"expected a value in (0, 1), got {self.level!r}")
         if self.changepoint not in ("hinge", "segmented"):
             raise bad("changepoint", f"expected 'hinge' or 'segmented', got {self.changepoint!r}")
@@ -189,7 +166,7 @@ class ThresholdFitter:
         if not (
             self.ceiling is None
             or self.ceiling == "asymptote"
-            or (_is_real(self.ceiling) and np.isfinite(float(self.ceiling)))
+            or (is_real(self.ceiling) and np.isfinite(float(self.ceiling)))
         ):
             raise bad(
                 "ceiling", f"expected a finite number, 'asymptote' or None, got {self.ceiling!r}"
@@ -198,7 +175,7 @@ class ThresholdFitter:
             if not isinstance(getattr(self, flag), (bool, np.bool_)):
                 raise bad(flag, f"expected True or False, got {getattr(self, flag)!r}")
         for count in ("n_boot", "n_test"):
-            if not _is_count(getattr(self, count)):
+            if not is_count(getattr(self, count)):
                 raise bad(count, f"expected a whole number, got {getattr(self, count)!r}")
         if self.penalty not in ("firth", "none"):
             raise bad("penalty", f"expected 'firth' or 'none', got {self.penalty!r}")
