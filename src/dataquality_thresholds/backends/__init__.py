@@ -46,12 +46,21 @@ from dataquality_thresholds.backends._records import (
 )
 
 if TYPE_CHECKING:
-    from dataquality_thresholds.backends.hf import HFBackend as HFBackend
-    from dataquality_thresholds.backends.hf import HFOutOfMemoryError as HFOutOfMemoryError
-    from dataquality_thresholds.backends.hf import HFSampler as HFSampler
-    from dataquality_thresholds.backends.hf import LoRASpec as LoRASpec
-    from dataquality_thresholds.backends.openai import OpenAIBackend as OpenAIBackend
-    from dataquality_thresholds.backends.openai import OpenAISampler as OpenAISampler
+    from dataquality_thresholds.backends.hf import (
+        HFBackend as HFBackend,
+        HFOutOfMemoryError as HFOutOfMemoryError,
+        HFSampler as HFSampler,
+        LoRASpec as LoRASpec,
+    )
+    from dataquality_thresholds.backends.openai import (
+        OpenAIBackend as OpenAIBackend,
+        OpenAISampler as OpenAISampler,
+    )
+    from dataquality_thresholds.backends.together import (
+        DeploymentRequiredError as DeploymentRequiredError,
+        TogetherBackend as TogetherBackend,
+        TogetherSampler as TogetherSampler,
+    )
 
 __all__ = [
     "CACHE_SCHEMA_VERSION",
@@ -64,6 +73,7 @@ __all__ = [
     "BookEntry",
     "CompletionCache",
     "CostEstimate",
+    "DeploymentRequiredError",
     "FineTuneBackend",
     "FineTuneJob",
     "HFBackend",
@@ -80,6 +90,8 @@ __all__ = [
     "Prompt",
     "Sampler",
     "StubModel",
+    "TogetherBackend",
+    "TogetherSampler",
     "cache_key",
     "count_mixture_tokens",
     "default_epochs",
@@ -97,6 +109,9 @@ _LAZY = {
     "HFBackend": ".hf",
     "HFOutOfMemoryError": ".hf",
     "HFSampler": ".hf",
+    "DeploymentRequiredError": ".together",
+    "TogetherBackend": ".together",
+    "TogetherSampler": ".together",
     "LoRASpec": ".hf",
 }
 __getattr__, __dir__ = lazy(__name__, _LAZY, globals())

@@ -1,8 +1,8 @@
-"""Test doubles for users' tests: a local server that speaks the OpenAI API, faults included.
+"""Test doubles for users' tests: local servers that speak the providers' APIs, faults included.
 
 :class:`FakeOpenAIServer` answers the endpoints the library uses (files, fine-tuning jobs
-and events, chat completions, batches) on ``127.0.0.1`` and can be told to fail. See
-``docs/backends.md``.
+and events, chat completions, batches) on ``127.0.0.1`` and can be told to fail;
+:class:`FakeTogetherServer` adds Together AI's files and fine-tunes. See ``docs/backends.md``.
 """
 
 from __future__ import annotations
@@ -10,12 +10,16 @@ from __future__ import annotations
 from dataquality_thresholds._util.faces import publish
 from dataquality_thresholds.testing._fake_state import JobScript, default_responder
 from dataquality_thresholds.testing._server import FakeOpenAIServer, Fault, RecordedRequest
+from dataquality_thresholds.testing._together_fake import FakeTogetherServer
+from dataquality_thresholds.testing._together_state import TogetherJobScript
 
 __all__ = [
     "FakeOpenAIServer",
+    "FakeTogetherServer",
     "Fault",
     "JobScript",
     "RecordedRequest",
+    "TogetherJobScript",
     "default_responder",
 ]
 
