@@ -69,10 +69,10 @@ def test_logistic_recovers_threshold_and_interval_contains_it(study) -> None:
     assert fit.method == "logistic" and fit.model == "logistic" and fit.family == "binomial"
     assert fit.interval == "profile" and fit.level == 0.95
     assert fit.nobs == 18 and fit.n_items == 9000 and fit.df_resid == 14
-    assert set(fit.params) == {"b", "c", "d", "e"}
+    assert set(fit.params.index) == {"b", "c", "d", "e"}
     assert fit.params["c"] == pytest.approx(0.35, abs=0.05)
     assert fit.params["d"] == pytest.approx(0.85, abs=0.05)
-    assert all(v > 0 for v in fit.bse.values())
+    assert all(v > 0 for v in fit.bse)
     assert fit.converged and not fit.separation
     assert fit.exists_pvalue is not None and fit.exists_pvalue < 0.01
     assert fit.aic < fit.aicc and np.isfinite(fit.bic)
@@ -128,8 +128,8 @@ def test_interval_methods_and_levels_nest(study) -> None:
     x, k, n = study(6)
     fit = ThresholdFitter(**FAST).fit(x, k, n=n)
     for method in ("profile", "fieller", "inverse", "delta", "delta_x"):
-        lo95, hi95 = fit.conf_int(0.95, method=method)
-        lo80, hi80 = fit.conf_int(0.80, method=method)
+        lo95, hi95 = fit.conf_int(level=0.95, method=method)
+        lo80, hi80 = fit.conf_int(level=0.80, method=method)
         assert lo95 <= lo80 < fit.threshold < hi80 <= hi95
     assert fit.conf_int() == fit.ci
     with pytest.raises(ConfigError):
@@ -151,7 +151,7 @@ def test_bootstrap_is_seeded_and_brackets_the_estimate(study) -> None:
     assert lo < a.threshold < hi
     delta = a.conf_int(method="delta")
     assert 0.5 < (hi - lo) / (delta[1] - delta[0]) < 2.0
-    assert a.conf_int(0.8) != a.ci  # levels are read from the stored quantile table
+    assert a.conf_int(level=0.8) != a.ci  # levels are read from the stored quantile table
     assert a.boot_failed < 0.1 * 400
 
 
@@ -348,7 +348,7 @@ def test_to_dict_round_trip_is_json_safe_and_small(study) -> None:
         assert len(text) < 40_000
         back = ThresholdFit.from_dict(json.loads(text))
         assert back == fit
-        assert back.conf_int(0.9) == fit.conf_int(0.9)
+        assert back.conf_int(level=0.9) == fit.conf_int(level=0.9)
         assert pickle.loads(pickle.dumps(fit)) == fit
 
 

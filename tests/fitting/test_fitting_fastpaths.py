@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pytest
 from fitsim import SPECS
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from dataquality_thresholds.fitting import _logistic as lg
 from dataquality_thresholds.fitting._data import prepare

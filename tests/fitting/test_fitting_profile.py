@@ -9,14 +9,12 @@ import warnings
 import numpy as np
 import pytest
 from fitsim import SPECS, simulate_study
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from scipy.optimize import minimize
 from scipy.stats import t as tdist
 
 from dataquality_thresholds.errors import ConfigError, ThresholdWarning
-from dataquality_thresholds.fitting import ThresholdFit, ThresholdFitter
-from dataquality_thresholds.fitting import _logistic as lg
+from dataquality_thresholds.fitting import ThresholdFit, ThresholdFitter, _logistic as lg
 from dataquality_thresholds.fitting._data import prepare
 from dataquality_thresholds.fitting._logistic_profile import e_from_threshold, interval_from_table
 
@@ -159,7 +157,7 @@ def _fit(seed=4, **kw):
 
 def test_other_levels_are_read_from_the_stored_profile() -> None:
     fit, (x, k, n) = _fit()
-    lo80, hi80 = fit.conf_int(0.80)
+    lo80, hi80 = fit.conf_int(level=0.80)
     lo95, hi95 = fit.ci
     assert lo95 < lo80 < fit.threshold < hi80 < hi95
     # the same as tracing the profile at that level
@@ -167,14 +165,14 @@ def test_other_levels_are_read_from_the_stored_profile() -> None:
     assert refit.ci == pytest.approx((lo80, hi80), abs=2e-3)
     # and after a JSON round trip
     again = ThresholdFit.from_dict(json.loads(json.dumps(fit.to_dict())))
-    assert again.conf_int(0.80) == pytest.approx((lo80, hi80), abs=1e-12)
+    assert again.conf_int(level=0.80) == pytest.approx((lo80, hi80), abs=1e-12)
     assert again.ci == fit.ci
 
 
 def test_a_level_beyond_the_traced_profile_is_refused_with_the_highest_readable() -> None:
     fit, _ = _fit()
     with pytest.raises(ConfigError, match=r"levels up to 0\.99"):
-        fit.conf_int(0.99999)
+        fit.conf_int(level=0.99999)
 
 
 def test_a_fieller_fit_has_no_profile_to_read() -> None:
@@ -259,7 +257,7 @@ def test_the_reported_interval_is_the_one_read_from_the_stored_table() -> None:
     fit, _ = _fit()
     assert fit.interval == "profile" and fit.profile_root
     assert fit.ci == fit.conf_int()
-    assert fit.ci == fit.conf_int(fit.level, method="profile")
+    assert fit.ci == fit.conf_int(level=fit.level, method="profile")
     assert not fit.unbounded
 
 

@@ -52,6 +52,25 @@ def _check_len(arr: np.ndarray, size: int, name: str) -> None:
         raise DataError(f"length {arr.shape[0]} does not match len(x) = {size}", field=name)
 
 
+def _trials(n: Any, size: int) -> np.ndarray:
+    """Trials per run: a sequence as long as ``x``, or one number for every run."""
+    if np.ndim(n) == 0:
+        try:
+            value = float(n)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"expected a number, got {type(n).__name__}", field="n") from exc
+        if not (np.isfinite(value) and value > 0):
+            raise DataError(
+                f"value {value!r} is outside (0, inf) trials per run (a single n applies "
+                "to every run)",
+                field="n",
+            )
+        return np.full(size, value)
+    na = _vector(n, "n")
+    _check_len(na, size, "n")
+    return na
+
+
 def _range_error(arr: np.ndarray, mask: np.ndarray, name: str, expected: str) -> DataError:
     i = int(np.flatnonzero(mask)[0])
     return DataError(f"value {arr[i]!r} is outside {expected}", field=name, line=i + 1)
@@ -133,8 +152,7 @@ def prepare(
             family, k_run, n_run = "gaussian", None, None
         n_items = int(xa.shape[0])
     elif n is not None:
-        na = _vector(n, "n")
-        _check_len(na, xa.shape[0], "n")
+        na = _trials(n, xa.shape[0])
         if np.any(na <= 0):
             raise _range_error(na, na <= 0, "n", "(0, inf) trials per run")
         if np.any((ya < 0) | (ya > na)):

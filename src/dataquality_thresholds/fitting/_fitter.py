@@ -35,6 +35,7 @@ from dataquality_thresholds.errors import (
 )
 from dataquality_thresholds.fitting._data import RunData, as_fixed, is_count, is_real, prepare
 from dataquality_thresholds.fitting._intervals import quantile
+from dataquality_thresholds.fitting._likelihood import binomial_loglik, ic_scores
 from dataquality_thresholds.fitting._models import (
     hinge_recovery_u,
     segmented_recovery_u,
@@ -222,8 +223,8 @@ class ThresholdFitter:
         y : array_like
             Run-level scores; success counts when ``n`` is given; per-item outcomes
             (0/1, or scores in [0, 1]) when ``groups`` is given.
-        n : array_like, optional
-            Trials per run (binomial counts).
+        n : array_like or number, optional
+            Trials per run (binomial counts); one number applies to every run.
         groups : array_like, optional
             Run label of each item; items are aggregated to runs first.
         weights : array_like, optional
@@ -527,8 +528,7 @@ class ThresholdFitter:
             dispersion=fit.sigma2,
             df_resid=fit.df_resid,
             q_df=float(fit.df_resid),
-            loglik=fit.loglik,
-            k_ic=fit.k_ic,
+            **self._changepoint_ic(data, fit),
             converged=fit.converged,
             rss=fit.rss,
             profile_grid=_tup(fit.grid),
@@ -550,20 +550,34 @@ class ThresholdFitter:
         res = attrs.evolve(res, threshold=T, threshold_se=se)
         return attrs.evolve(res, ci=res.conf_int())
 
+    @staticmethod
+    def _changepoint_ic(data: RunData, fit: _cp.ChangepointFit) -> dict[str, Any]:
+        """Return the changepoint's log-likelihood and parameter count for AIC.
+
+        On counts, the binomial log-likelihood of the counts at the least-squares curve
+        with ``p`` parameters (no variance parameter), the logistic's likelihood; on
+        scores, the Gaussian one with ``p + 1``.
+        """
+        if data.family == "binomial" and data.k is not None and data.n is not None:
+            return dict(
+                loglik=binomial_loglik(data.k, data.n, data.w, fit.fitted),
+                k_ic=int(fit.params.size),
+            )
+        return dict(loglik=fit.loglik, k_ic=fit.k_ic)
+
     def _average(self, data: RunData, fits: list[ThresholdFit]) -> ThresholdFit:
-        """Choose by run-level AICc (Gaussian on run means) and average the threshold."""
-        G = data.x.size
-        scores = []
-        for f in fits:
-            k = len(f.free_names) + 1
-            rss = float(np.sum(data.w * (data.y - f.predict(data.x)) ** 2))
-            corr = 2 * k * (k + 1) / (G - k - 1) if G - k - 1 > 0 else np.inf
-            scores.append(G * np.log(max(rss, 1e-300) / G) + 2 * k + corr)
-        s = np.asarray(scores)
-        if not np.all(np.isfinite(s)):
-            s = np.where(np.isfinite(s), s, np.inf)
-        rel = np.exp(-0.5 * (s - s.min()))
-        w = rel / rel.sum()
+        """Weigh the candidates by AICc (QAICc on overdispersed counts), average the threshold.
+
+        Each candidate's AICc comes from its ``loglik`` and ``k_ic``: the binomial
+        log-likelihood of the counts on counts, the Gaussian one of the run means on
+        scores, the same for every candidate. With the quasi-binomial dispersion
+        estimated, the log-likelihoods are divided by the logistic's ``phi`` (at least 1)
+        and each count grows by one: QAICc.
+        """
+        c_hat = 1.0
+        if data.family == "binomial" and self.dispersion == "estimate":
+            c_hat = next((f.dispersion for f in fits if f.model == "logistic"), 1.0)
+        s, w = ic_scores([f.loglik for f in fits], [f.k_ic for f in fits], data.x.size, c_hat)
         best = fits[int(np.argmin(s))]
         T = float(w @ np.array([f.threshold for f in fits]))
         res = attrs.evolve(

@@ -7,19 +7,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 import numpy as np
-from scipy.stats import norm as _n
-from scipy.stats import t as _t
+from scipy.stats import norm as _n, t as _t
 
 import dataquality_thresholds.fitting._changepoint as _cp
 import dataquality_thresholds.fitting._logistic as _lg
 import dataquality_thresholds.fitting._logistic_ci as _lci
 import dataquality_thresholds.fitting._logistic_profile as _lp
-from dataquality_thresholds.errors import ConfigError, SchemaVersionError
+from dataquality_thresholds.errors import ConfigError
 from dataquality_thresholds.fitting._intervals import (
     bc_from_table,
     quantile,
-    to_float,
-    to_json_float,
 )
 from dataquality_thresholds.fitting._models import (
     hinge,
@@ -28,15 +25,21 @@ from dataquality_thresholds.fitting._models import (
     segmented,
     to_u,
 )
+from dataquality_thresholds.fitting._result_api import named_series, resolve_level
+from dataquality_thresholds.fitting._result_io import (
+    SCHEMA,
+    SCHEMA_VERSION,
+    fit_from_dict,
+    fit_to_dict,
+)
 from dataquality_thresholds.fitting._summary import fit_summary
 
 if TYPE_CHECKING:
+    import pandas as pd
     from statsmodels.iolib.summary import Summary
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "ThresholdFit"]
 
-SCHEMA = "threshold_fit"
-SCHEMA_VERSION = 1
 _INTERVALS = {
     "logistic": ("profile", "fieller", "inverse", "delta", "delta_x", "bootstrap"),
     "hinge": ("profile", "delta"),
@@ -46,10 +49,6 @@ _INTERVALS = {
 
 def _tup(a: Any) -> tuple[float, ...]:
     return tuple(float(v) for v in np.ravel(a))
-
-
-def _jf(values: Any) -> list[float | None]:
-    return [to_json_float(v) for v in values]
 
 
 @attrs.frozen(kw_only=True)
@@ -124,19 +123,38 @@ class ThresholdFit:
 
     # ------------------------------------------------------------------ values
     @property
-    def params(self) -> dict[str, float]:
-        """Parameter estimates by name (fixed parameters included)."""
-        return dict(zip(self.param_names, self.estimates, strict=False))
+    def params(self) -> pd.Series:
+        """Parameter estimates, a pandas Series indexed by name (fixed parameters included).
+
+        .. versionchanged:: 0.1
+           A ``pandas.Series`` (as statsmodels' ``results.params``) instead of a dict;
+           ``fit.params["e"]`` reads as before, ``.to_dict()`` gives the dict.
+        """
+        return named_series(self.param_names, self.estimates)
 
     @property
-    def bse(self) -> dict[str, float]:
-        """Standard errors by name; 0 for fixed parameters."""
+    def bse(self) -> pd.Series:
+        """Standard errors, a pandas Series indexed by name; 0 for fixed parameters.
+
+        .. versionchanged:: 0.1
+           A ``pandas.Series`` instead of a dict.
+        """
         sd: list[float] = (
             np.sqrt(np.maximum(np.diag(np.asarray(self.cov)), 0.0)).tolist() if self.cov else []
         )
         out = dict.fromkeys(self.param_names, 0.0)
         out.update(zip(self.free_names, (float(v) for v in sd), strict=False))
-        return out
+        return named_series(list(out), list(out.values()))
+
+    @property
+    def llf(self) -> float:
+        """Log-likelihood (statsmodels' name for ``loglik``).
+
+        On counts it is the binomial log-likelihood of the counts at the fitted means
+        for every model, on scores the Gaussian one of the run means, so ``llf``,
+        ``aic`` and ``bic`` of a logistic and a changepoint fit of the same data compare.
+        """
+        return self.loglik
 
     @property
     def aic(self) -> float:
@@ -181,14 +199,24 @@ class ThresholdFit:
 
     # --------------------------------------------------------------- intervals
     def conf_int(
-        self, level: float | None = None, method: str | None = None
+        self,
+        value: float | None = None,
+        /,
+        method: str | None = None,
+        *,
+        alpha: float | None = None,
+        level: float | None = None,
     ) -> tuple[float, float]:
-        """Confidence interval for the threshold.
+        """Confidence interval for the threshold, at level ``1 - alpha`` as in statsmodels.
 
         Parameters
         ----------
-        level : float, optional
-            Coverage, in (0, 1); defaults to the fitter's ``level``.
+        value : float, optional
+            Positional: read as ``alpha`` when it is at most 0.5 (``conf_int(0.05)`` is
+            the 95% interval, as in statsmodels) and as the ``level`` when it is above
+            0.5 (``conf_int(0.9)`` is the 90% interval, as before, with a
+            ``DeprecationWarning``: write ``alpha=0.1`` or ``level=0.9``). At 0.5 both
+            readings give the same interval.
         method : str, optional
             ``"profile"`` (if it was traced), ``"fieller"``, ``"inverse"``, ``"delta"``
             (working scale: log-x when ``log_x``), ``"delta_x"`` (x scale) or
@@ -196,20 +224,31 @@ class ThresholdFit:
             ``"delta"`` for changepoint models. Defaults to ``interval``. A traced
             profile serves levels up to the one it was traced to (``|r|`` of 3.5 or
             the fitted level's quantile plus 0.6, whichever is larger).
+        alpha : float, optional
+            Keyword: the interval's level is ``1 - alpha``, in (0, 1).
+        level : float, optional
+            Keyword: the coverage level, in (0, 1). Give at most one of ``value``,
+            ``alpha`` and ``level``; none of them gives the fitter's ``level``.
 
         Returns
         -------
         tuple of float
-            ``(lower, upper)`` on the x scale.
+            ``(lower, upper)`` of the threshold on the x scale.
 
         Raises
         ------
         ConfigError
-            Unknown method or level outside (0, 1).
+            Unknown method, a value outside (0, 1), or more than one of ``value``,
+            ``alpha`` and ``level``.
+
+        Notes
+        -----
+        .. versionchanged:: 0.1
+           The first argument is ``alpha`` (statsmodels' meaning) when it is at most
+           0.5: ``conf_int(0.05)`` was the 5% interval and is now the 95% one.
+           ``alpha=`` is new; ``level=`` works as before.
         """
-        level = self.level if level is None else float(level)
-        if not 0 < level < 1:
-            raise ConfigError(f"level must be in (0, 1), got {level}", field="level")
+        level = resolve_level(value, alpha, level, self.level)
         if self.method == "auto" and self.candidates:
             return self._model_average_ci(level)
         method = self.interval if method is None else method
@@ -349,7 +388,7 @@ class ThresholdFit:
         tbar = float(w @ ts)
         ses = []
         for c in self.candidates:
-            lo, hi = c.conf_int(level)
+            lo, hi = c.conf_int(level=level)
             ses.append((hi - lo) / (2 * quantile(level, c.q_df)))
         se = float(np.sum(w * np.sqrt(np.square(ses) + (ts - tbar) ** 2)))
         tq = quantile(level, min(c.q_df for c in self.candidates))
@@ -485,21 +524,7 @@ class ThresholdFit:
         dict
             With ``"schema": "threshold_fit"`` and ``"schema_version": 1``.
         """
-        out: dict[str, Any] = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION}
-        for field in attrs.fields(type(self)):
-            v = getattr(self, field.name)
-            if field.name == "candidates":
-                v = [c.to_dict() for c in v]
-            elif field.name == "cov":
-                v = [_jf(row) for row in v]
-            elif field.name == "ceiling":
-                v = v if isinstance(v, str) else float(v)
-            elif isinstance(v, tuple):
-                v = [x if isinstance(x, str) else to_json_float(x) for x in v]
-            elif isinstance(v, float):
-                v = to_json_float(v)
-            out[field.name] = v
-        return out
+        return fit_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ThresholdFit:
@@ -521,49 +546,4 @@ class ThresholdFit:
         ConfigError
             It is not a threshold fit.
         """
-        if data.get("schema") != SCHEMA:
-            raise ConfigError(
-                f"expected schema {SCHEMA!r}, got {data.get('schema')!r}", field="schema"
-            )
-        version = int(data.get("schema_version", 0))
-        if version > SCHEMA_VERSION:
-            raise SchemaVersionError(
-                f"threshold_fit schema_version {version} is newer than {SCHEMA_VERSION}; "
-                "upgrade dataquality_thresholds",
-                found=version,
-                supported=SCHEMA_VERSION,
-                field="schema_version",
-            )
-        kw: dict[str, Any] = {}
-        for field in attrs.fields(cls):
-            if field.name not in data:
-                continue
-            v = data[field.name]
-            if field.name == "candidates":
-                v = tuple(cls.from_dict(c) for c in v)
-            elif field.name == "cov":
-                v = tuple(tuple(to_float(x) for x in row) for row in v)
-            elif field.name in ("param_names", "free_names"):
-                v = tuple(v)
-            elif field.name in (
-                "ci",
-                "estimates",
-                "design",
-                "profile_grid",
-                "profile_rss",
-                "profile_root",
-                "boot_quantiles",
-                "weights",
-            ):
-                v = tuple(to_float(x) for x in v)
-            elif field.name == "q_df":
-                v = to_float(v, float("inf"))
-            elif field.name in ("threshold", "threshold_se", "dispersion", "loglik"):
-                v = to_float(v)
-            kw[field.name] = v
-        try:
-            return cls(**kw)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(
-                f"not a complete threshold_fit record ({exc})", field="schema"
-            ) from exc
+        return fit_from_dict(cls, data)

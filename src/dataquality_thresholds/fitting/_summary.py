@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -83,9 +83,11 @@ class _Fit(Protocol):
     @property
     def free_names(self) -> tuple[str, ...]: ...
     @property
-    def params(self) -> Mapping[str, float]: ...
+    def param_names(self) -> tuple[str, ...]: ...
     @property
-    def bse(self) -> Mapping[str, float]: ...
+    def estimates(self) -> tuple[float, ...]: ...
+    @property
+    def cov(self) -> tuple[tuple[float, ...], ...]: ...
 
 
 def _g(value: float, digits: int = 4) -> str:
@@ -104,6 +106,11 @@ def _kind(fit: _Fit) -> str:
     return fit.threshold_kind
 
 
+def _quasi(fit: _Fit) -> bool:
+    """Whether ``dispersion`` is the quasi-binomial one (else a residual variance)."""
+    return fit.family == "binomial" and fit.model == "logistic"
+
+
 def _top(fit: _Fit) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     left = [
         ("Model:", fit.model),
@@ -115,7 +122,7 @@ def _top(fit: _Fit) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         ("Df resid:", str(fit.df_resid)),
     ]
     right = [
-        ("Dispersion:" if fit.family == "binomial" else "Sigma^2:", _g(fit.dispersion)),
+        ("Dispersion:" if _quasi(fit) else "Sigma^2:", _g(fit.dispersion)),
         ("Log-likelihood:", _g(fit.loglik)),
         ("AIC:", _g(fit.aic)),
         ("AICc:", _g(fit.aicc)),
@@ -134,6 +141,12 @@ def _notes(fit: _Fit) -> list[str]:
         f"{fit.level:.0%} interval [{_g(lo)}, {_g(hi)}] by the {fit.interval} method"
         + (", clipped to the tested range." if fit.unbounded else "."),
     ]
+    if fit.family == "binomial" and fit.model != "logistic":
+        notes.append(
+            f"The {fit.model} is fitted by least squares on the run proportions; its "
+            "log-likelihood, AIC and BIC are the binomial ones of the counts at those fitted "
+            "means, as the logistic's, so they compare."
+        )
     if fit.separation:
         notes.append("Separation: all outcomes 0 or 1 at some x; fitted with the Firth penalty.")
     if fit.exists_pvalue is not None:
@@ -194,11 +207,16 @@ def fit_summary(fit: _Fit) -> Summary:
         ["threshold"],
         txt_fmt=fmt(5),
     )
-    bse, rows = fit.bse, []
-    for name, value in fit.params.items():
-        free = name in fit.free_names
-        rows.append([f"{value:.5g}", _g(bse[name]) if free else "-", "no" if free else "yes"])
-    params = SimpleTable(rows, ["estimate", "std err", "fixed"], list(fit.params), txt_fmt=fmt(3))
+    cov, rows = fit.cov, []
+    for name, value in zip(fit.param_names, fit.estimates, strict=True):
+        if name in fit.free_names:
+            i = fit.free_names.index(name)
+            rows.append([f"{value:.5g}", _g(math.sqrt(max(cov[i][i], 0.0))), "no"])
+        else:
+            rows.append([f"{value:.5g}", "-", "yes"])
+    params = SimpleTable(
+        rows, ["estimate", "std err", "fixed"], list(fit.param_names), txt_fmt=fmt(3)
+    )
     summary = Summary()
     summary.tables += [top, threshold, params]
     if fit.weights:
