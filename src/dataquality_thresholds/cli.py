@@ -19,15 +19,24 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dataquality_thresholds._util.validators import (
+    check_positive_int,
+    check_share,
+    read_utf8,
+    writable_dir,
+    writable_file,
+)
 from dataquality_thresholds._version import __version__
-from dataquality_thresholds.errors import DataQualityThresholdsError
+from dataquality_thresholds.errors import ConfigError, DataError, DataQualityThresholdsError
 from dataquality_thresholds.io import validate_chat_jsonl
 from dataquality_thresholds.mixing import CorruptionMixer, ExamplePool, Mixture, write_mixtures
+from dataquality_thresholds.records import INCORRECT_KINDS
 from dataquality_thresholds.tokens import count_chat_tokens, get_tokenizer
 
 __all__ = ["main"]
@@ -36,21 +45,59 @@ DEFAULT_FRACTIONS = (0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
 
 
 def _fractions(text: str) -> list[float]:
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers, got {text!r}"
-        ) from None
+    """Parse ``--fractions``: comma-separated shares in [0, 1], at least one."""
+    out = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        try:
+            value = float(part)
+        except ValueError:
+            raise ConfigError(
+                f"--fractions: expected comma-separated numbers, got {part.strip()!r}",
+                field="--fractions",
+            ) from None
+        out.append(check_share(value, "--fractions"))
+    if not out:
+        raise ConfigError(f"--fractions: no shares in {text!r}", field="--fractions")
+    return out
 
 
 def _corruption(text: str) -> str | dict[str, float]:
+    """Parse ``--corruption``: a kind, or ``kind=share,kind=share``."""
     if "=" not in text:
-        return text
+        kind = text.strip()
+        if kind not in INCORRECT_KINDS:
+            raise ConfigError(
+                f"--corruption: unknown kind {kind!r}; expected {', '.join(INCORRECT_KINDS)} "
+                "or kind=share,...",
+                field="--corruption",
+            )
+        return kind
     out: dict[str, float] = {}
     for part in text.split(","):
-        kind, _, share = part.partition("=")
-        out[kind.strip()] = float(share)
+        kind, eq, share = (x.strip() for x in part.partition("="))
+        if kind not in INCORRECT_KINDS or not eq:
+            raise ConfigError(
+                f"--corruption: expected kind=share with a kind of {', '.join(INCORRECT_KINDS)}, "
+                f"got {part.strip()!r}",
+                field="--corruption",
+            )
+        if kind in out:
+            raise ConfigError(f"--corruption: {kind!r} given twice", field="--corruption")
+        try:
+            value = float(share)
+        except ValueError:
+            raise ConfigError(
+                f"--corruption: the share of {kind!r} must be a number, got {share!r}",
+                field="--corruption",
+            ) from None
+        if not (value > 0 and math.isfinite(value)):
+            raise ConfigError(
+                f"--corruption: the share of {kind!r} must be > 0, got {share!r}",
+                field="--corruption",
+            )
+        out[kind] = value
     return out
 
 
@@ -125,7 +172,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     from dataquality_thresholds.config import build_study, parse_config
 
-    out = Path(args.out).resolve()
+    out = writable_dir(args.out, field="--out").resolve()
     cfg = parse_config(
         {**DEMO_CONFIG, "run_dir": str(out), "seed": args.seed, "replicates": args.replicates},
         source="dqt demo",
@@ -164,8 +211,11 @@ def _run(args: argparse.Namespace) -> int:
     import shutil
 
     study = _load(args)
+    writable_dir(study.run_dir, field="run_dir")
+    copy = writable_file(study.run_dir / "config.toml")
     study.run_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(args.config, study.run_dir / "config.toml")
+    if not (copy.exists() and copy.samefile(args.config)):  # `dqt run RUN_DIR/config.toml`
+        shutil.copyfile(args.config, copy)
     print(study.plan().summary())
     results = study.run(progress=not args.quiet, log=print)
     _finish(results, study.run_dir)
@@ -174,6 +224,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _resume(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise DataError("is not a folder; give the run directory of 'dqt run'", path=run_dir)
     cfg_path = run_dir / "config.toml"
     if not cfg_path.exists():
         print(
@@ -201,16 +253,19 @@ def _report(args: argparse.Namespace) -> int:
 
 def _fit(args: argparse.Namespace) -> int:
     import csv
+    import io
 
-    from dataquality_thresholds.errors import DataError
     from dataquality_thresholds.fitting import ThresholdFitter
 
     path = Path(args.csv)
+    text = read_utf8(args.csv).removeprefix("\ufeff")  # a BOM would rename the first column
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-    except FileNotFoundError:
-        raise DataError("file not found", path=path) from None
+        rows = list(reader)
+    except csv.Error as exc:
+        raise DataError(
+            f"not valid CSV ({exc})", path=path, line=reader.line_num, field="<line>"
+        ) from exc
     if not rows:
         raise DataError("no rows", path=path)
     cols = set(rows[0])
@@ -255,10 +310,17 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _mix(args: argparse.Namespace) -> int:
+    fractions = _fractions(args.fractions)
+    corruption = _corruption(args.corruption)
+    if args.size is not None:
+        check_positive_int(args.size, "--size")
+    out = writable_dir(args.out, field="--out")
     pool = ExamplePool.from_jsonl(args.pool)
-    mixer = CorruptionMixer(pool, size=args.size or len(pool), seed=args.seed)
-    mixtures = mixer.sweep(args.fractions, _corruption(args.corruption))
-    paths = write_mixtures(mixtures, args.out)
+    mixer = CorruptionMixer(
+        pool, size=len(pool) if args.size is None else args.size, seed=args.seed
+    )
+    mixtures = mixer.sweep(fractions, corruption)
+    paths = write_mixtures(mixtures, out)
     _summarise(Path(args.pool).stem, mixtures, paths)
     return 0
 
@@ -318,7 +380,11 @@ def build_parser() -> argparse.ArgumentParser:
     mix.add_argument(
         "--size", type=int, default=None, help="rows per mixture (default: the pool size)"
     )
-    mix.add_argument("--fractions", type=_fractions, default=list(DEFAULT_FRACTIONS))
+    mix.add_argument(
+        "--fractions",
+        default=",".join(f"{f:g}" for f in DEFAULT_FRACTIONS),
+        help="comma-separated shares of correct rows in [0, 1]",
+    )
     mix.add_argument(
         "--corruption", default="obvious", help="obvious, subtle, or obvious=0.5,subtle=0.5"
     )

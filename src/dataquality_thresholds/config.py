@@ -35,13 +35,23 @@ and the field (``domain[1].judge``).
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from dataquality_thresholds._util.validators import (
+    check_choices,
+    check_hyperparameters,
+    check_nonneg_int,
+    check_nonneg_number,
+    check_positive_int,
+    check_share,
+    read_utf8,
+)
 from dataquality_thresholds.errors import ConfigError, DataError
+from dataquality_thresholds.records import INCORRECT_KINDS, PROBE_CATEGORIES
 
 __all__ = ["StudyConfig", "build_study", "load_config", "parse_config"]
 
@@ -93,81 +103,147 @@ def _err(source: str, field: str, msg: str) -> ConfigError:
 
 
 def _check_keys(source: str, where: str, obj: Mapping[str, Any], allowed: set[str]) -> None:
-    extra = sorted(set(obj) - allowed)
+    extra = sorted(set(obj) - allowed, key=str)
     if extra:
-        name = f"{where}.{extra[0]}" if where else extra[0]
+        name = f"{where}.{extra[0]}" if where else str(extra[0])
         raise _err(source, name, f"unknown key; allowed: {', '.join(sorted(allowed))}")
 
 
-def parse_config(
-    data: Mapping[str, Any], *, base: str | Path = ".", source: str = "<config>"
-) -> StudyConfig:
-    """Validate a parsed config mapping.
+def _checked(source: str, field: str, check: Callable[..., Any], *args: Any) -> Any:
+    """Run one shared check and re-raise its ConfigError naming the config and field."""
+    try:
+        return check(*args)
+    except ConfigError as exc:
+        name = exc.field or field
+        raise _err(source, name, str(exc).removeprefix(f"{name}: ")) from None
 
-    Raises
-    ------
-    ConfigError
-        Naming the source and the field at fault.
-    """
-    _check_keys(source, "", data, _TOP)
-    if "run_dir" not in data or not isinstance(data["run_dir"], str) or not data["run_dir"].strip():
+
+def _choice(source: str, field: str, value: object, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        quoted = ", ".join(repr(c) for c in choices)
+        raise _err(source, field, f"expected one of {quoted}, got {value!r}")
+    return value
+
+
+def _text(source: str, field: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _err(source, field, f"expected a non-empty string, got {value!r}")
+    return value
+
+
+def _source(source: str, field: str, value: object, keywords: tuple[str, ...]) -> str:
+    """Check a data source: one of ``keywords`` or a file path (a non-empty string)."""
+    if not isinstance(value, str) or not value.strip():
+        raise _err(
+            source,
+            field,
+            f"expected {' or '.join(repr(k) for k in keywords)} or a file path, got {value!r}",
+        )
+    return value
+
+
+def _check_top(source: str, data: Mapping[str, Any], out: dict[str, Any]) -> None:
+    if "run_dir" not in data:
         raise _err(source, "run_dir", "required: a folder for the ledger and report")
-    for key, typ in (("seed", int), ("replicates", int), ("size", int), ("eval_samples", int)):
-        if key in data and (
-            isinstance(data[key], bool) or not isinstance(data[key], typ) or data[key] < 0
-        ):
-            raise _err(source, key, f"expected a non-negative integer, got {data[key]!r}")
+    _text(source, "run_dir", data["run_dir"])
+    if "seed" in data:
+        _checked(source, "seed", check_nonneg_int, data["seed"], "seed")
+    for key in ("replicates", "size", "eval_samples"):
+        if key in data:
+            _checked(source, key, check_positive_int, data[key], key)
     if "fractions" in data:
         fr = data["fractions"]
-        if (
-            not isinstance(fr, list)
-            or len(fr) < 3
-            or not all(isinstance(f, (int, float)) and 0 <= f <= 1 for f in fr)
-        ):
+        if not isinstance(fr, list) or len(fr) < 3:
             raise _err(
                 source, "fractions", f"expected a list of at least 3 shares in [0, 1], got {fr!r}"
             )
-    if "corruptions" in data and (
-        not isinstance(data["corruptions"], list)
-        or not set(data["corruptions"]) <= {"obvious", "subtle"}
-        or not data["corruptions"]
-    ):
-        raise _err(
+        shares = [
+            _checked(source, f"fractions[{i}]", check_share, f, f"fractions[{i}]")
+            for i, f in enumerate(fr)
+        ]
+        if len(set(shares)) != len(shares):
+            raise _err(source, "fractions", f"shares must be distinct, got {fr!r}")
+        out["fractions"] = shares
+    if "corruptions" in data:
+        kinds = _checked(
             source,
             "corruptions",
-            f"expected a list of 'obvious' / 'subtle', got {data['corruptions']!r}",
+            check_choices,
+            data["corruptions"],
+            INCORRECT_KINDS,
+            "corruptions",
         )
-    if data.get("design", "grid") not in ("grid", "adaptive"):
-        raise _err(source, "design", f"expected 'grid' or 'adaptive', got {data['design']!r}")
-    if "budget_usd" in data and (
-        not isinstance(data["budget_usd"], (int, float)) or data["budget_usd"] < 0
-    ):
-        raise _err(
-            source, "budget_usd", f"expected a non-negative number, got {data['budget_usd']!r}"
+        if len(set(kinds)) != len(kinds):
+            raise _err(source, "corruptions", f"duplicate kind in {data['corruptions']!r}")
+        out["corruptions"] = list(kinds)
+    if "design" in data:
+        _choice(source, "design", data["design"], ("grid", "adaptive"))
+    if "budget_usd" in data:
+        out["budget_usd"] = _checked(
+            source, "budget_usd", check_nonneg_number, data["budget_usd"], "budget_usd"
         )
+
+
+def _check_backend(source: str, data: Mapping[str, Any], out: dict[str, Any]) -> None:
     backend = data.get("backend", {"kind": "stub"})
     if not isinstance(backend, dict):
         raise _err(source, "backend", "expected a table")
     _check_keys(source, "backend", backend, _BACKEND)
-    if backend.get("kind", "stub") not in ("stub", "openai"):
-        raise _err(
-            source, "backend.kind", f"expected 'stub' or 'openai', got {backend.get('kind')!r}"
+    kind = _choice(source, "backend.kind", backend.get("kind", "stub"), ("stub", "openai"))
+    checked = dict(backend)
+    if "base_model" in backend:
+        _text(source, "backend.base_model", backend["base_model"])
+    if "hyperparameters" in backend:
+        if not isinstance(backend["hyperparameters"], dict):
+            raise _err(source, "backend.hyperparameters", "expected a table")
+        checked["hyperparameters"] = _checked(
+            source,
+            "backend.hyperparameters",
+            check_hyperparameters,
+            backend["hyperparameters"],
+            "backend.hyperparameters",
         )
-    if "hyperparameters" in backend and not isinstance(backend["hyperparameters"], dict):
-        raise _err(source, "backend.hyperparameters", "expected a table")
+    if "base_url" in backend:
+        url = backend["base_url"]
+        if kind != "openai":
+            raise _err(source, "backend.base_url", "applies to kind = 'openai' only")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise _err(source, "backend.base_url", f"expected an http(s) URL, got {url!r}")
+    out["backend"] = checked
+
+
+def _check_probe(source: str, data: Mapping[str, Any], out: dict[str, Any]) -> None:
     probe = data.get("probe")
-    if probe is not None:
-        if not isinstance(probe, dict):
-            raise _err(source, "probe", "expected a table")
-        _check_keys(source, "probe", probe, _PROBE)
-        if probe.get("judge", "known") not in ("known", "openai"):
-            raise _err(
-                source, "probe.judge", f"expected 'known' or 'openai', got {probe.get('judge')!r}"
+    if probe is None:
+        return
+    if not isinstance(probe, dict):
+        raise _err(source, "probe", "expected a table")
+    _check_keys(source, "probe", probe, _PROBE)
+    checked = dict(probe)
+    _choice(source, "probe.judge", probe.get("judge", "known"), ("known", "openai"))
+    if "judge_model" in probe:
+        _text(source, "probe.judge_model", probe["judge_model"])
+    if "samples" in probe:
+        _checked(source, "probe.samples", check_positive_int, probe["samples"], "probe.samples")
+    if "questions" in probe:
+        _source(source, "probe.questions", probe["questions"], ("bundled",))
+    if "categories" in probe:
+        checked["categories"] = list(
+            _checked(
+                source,
+                "probe.categories",
+                check_choices,
+                probe["categories"],
+                PROBE_CATEGORIES,
+                "probe.categories",
             )
-        if "samples" in probe and (not isinstance(probe["samples"], int) or probe["samples"] < 1):
-            raise _err(
-                source, "probe.samples", f"expected a positive integer, got {probe['samples']!r}"
-            )
+        )
+    out["probe"] = checked
+
+
+def _check_domains(source: str, data: Mapping[str, Any]) -> None:
+    from dataquality_thresholds.domains import DOMAINS, SAMPLE_DOMAINS
+
     domains = data.get("domain")
     if not isinstance(domains, list) or not domains:
         raise _err(source, "domain", "at least one [[domain]] table is required")
@@ -182,13 +258,64 @@ def parse_config(
         if d["name"] in names:
             raise _err(source, f"{where}.name", f"duplicate domain {d['name']!r}")
         names.add(d["name"])
-        if d.get("judge", "reference") not in ("reference", "code", "openai"):
-            raise _err(
-                source,
-                f"{where}.judge",
-                f"expected 'reference', 'code' or 'openai', got {d.get('judge')!r}",
-            )
-    return StudyConfig(data=dict(data), base=Path(base), source=source)
+        for key in ("pool", "eval"):
+            src = _source(source, f"{where}.{key}", d.get(key, "bundled"), ("bundled", "sample"))
+            known = {"bundled": DOMAINS, "sample": SAMPLE_DOMAINS}.get(src)
+            if known is not None and d["name"] not in known:
+                raise _err(
+                    source,
+                    f"{where}.name",
+                    f"no {src} data for domain {d['name']!r} (choose from {', '.join(known)}, "
+                    f"or give {key} = <a JSONL path>)",
+                )
+        _choice(
+            source, f"{where}.judge", d.get("judge", "reference"), ("reference", "code", "openai")
+        )
+        if "judge_model" in d:
+            _text(source, f"{where}.judge_model", d["judge_model"])
+
+
+def parse_config(
+    data: Mapping[str, Any], *, base: str | Path = ".", source: str = "<config>"
+) -> StudyConfig:
+    """Validate a parsed config mapping.
+
+    Every value is checked for its type as well as its range: booleans are not
+    numbers (``budget_usd = true`` is not $1), NaN is refused, category and kind
+    names must match exactly, and ``hyperparameters`` are checked by the same rule
+    as :class:`~dataquality_thresholds.backends.openai.OpenAIBackend`'s.
+
+    Parameters
+    ----------
+    data : mapping
+        The parsed TOML.
+    base : str or Path
+        Folder that relative paths are resolved against.
+    source : str
+        Where the config came from (for error messages).
+
+    Returns
+    -------
+    StudyConfig
+        With ``fractions``, ``corruptions``, ``budget_usd``, ``hyperparameters``
+        and ``probe.categories`` normalised.
+
+    Raises
+    ------
+    ConfigError
+        Naming the source and the field at fault.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"{source}: expected a table, got {type(data).__name__}", field="<config>"
+        )
+    _check_keys(source, "", data, _TOP)
+    out = dict(data)
+    _check_top(source, data, out)
+    _check_backend(source, data, out)
+    _check_probe(source, data, out)
+    _check_domains(source, data)
+    return StudyConfig(data=out, base=Path(base), source=source)
 
 
 def load_config(path: str | Path) -> StudyConfig:
@@ -197,7 +324,7 @@ def load_config(path: str | Path) -> StudyConfig:
     Raises
     ------
     DataError
-        The file is missing or not valid TOML (naming the line).
+        The file is missing, a directory, not UTF-8 or not valid TOML (naming the line).
     ConfigError
         A field is wrong (naming it).
     """
@@ -205,11 +332,8 @@ def load_config(path: str | Path) -> StudyConfig:
         import tomllib
     else:  # pragma: no cover - Python 3.10
         import tomli as tomllib
+    text = read_utf8(path)
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError("config file not found", path=p) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -220,6 +344,8 @@ def load_config(path: str | Path) -> StudyConfig:
             found = re.search(r"at line (\d+)", str(exc))
             line = int(found.group(1)) if found else None
         raise DataError(f"not valid TOML ({exc})", path=p, line=line, field="<toml>") from exc
+    except RecursionError as exc:
+        raise DataError("not valid TOML (nested too deeply)", path=p, field="<toml>") from exc
     return parse_config(data, base=p.parent, source=str(p))
 
 
@@ -268,7 +394,25 @@ def _domain_data(cfg: StudyConfig, i: int, d: Mapping[str, Any]) -> tuple[Any, t
 
 
 def build_study(cfg: StudyConfig) -> Any:
-    """Build the :class:`~dataquality_thresholds.study.Study` a config describes."""
+    """Build the :class:`~dataquality_thresholds.study.Study` a config describes.
+
+    Parameters
+    ----------
+    cfg : StudyConfig
+        A config from :func:`load_config` or :func:`parse_config`.
+
+    Returns
+    -------
+    Study
+
+    Raises
+    ------
+    DataError
+        A data or question file the config names is missing or malformed.
+    ConfigError
+        The probe's categories leave no question, or ``probe.judge = "known"``
+        with a backend other than the stub.
+    """
     from dataquality_thresholds.backends import AnswerBook, LocalStubBackend
     from dataquality_thresholds.domains import load_probe_questions
     from dataquality_thresholds.evaluation import (
@@ -289,11 +433,8 @@ def build_study(cfg: StudyConfig) -> Any:
     if probe_cfg is not None:
         src = probe_cfg.get("questions", "bundled")
         if src == "bundled":
-            cats = probe_cfg.get("categories")
             questions = [ProbeQuestion.coerce(q) for q in load_probe_questions()]
-            if cats:
-                questions = [q for q in questions if q.category in cats]
-        elif str(src).endswith((".yaml", ".yml")):
+        elif src.endswith((".yaml", ".yml")):
             questions = load_questions_yaml(cfg.base / src)
         else:
             from dataquality_thresholds.io import read_probe_questions_jsonl
@@ -301,6 +442,15 @@ def build_study(cfg: StudyConfig) -> Any:
             questions = [
                 ProbeQuestion.coerce(q) for q in read_probe_questions_jsonl(cfg.base / src)
             ]
+        cats = probe_cfg.get("categories")
+        if cats is not None:  # checked by parse_config: known names, exactly
+            questions = [q for q in questions if q.category in cats]
+            if not questions:
+                raise _err(
+                    cfg.source,
+                    "probe.categories",
+                    f"no question of {', '.join(cats)} in {src!r}; the probe would ask nothing",
+                )
     domains: dict[str, DomainSpec] = {}
     all_items: list[EvalItem] = []
     for i, d in enumerate(data["domain"]):

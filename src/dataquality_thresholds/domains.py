@@ -24,7 +24,7 @@ from typing import Any
 
 import attrs
 
-from dataquality_thresholds._util.validators import nonempty_str
+from dataquality_thresholds._util.validators import check_choices, nonempty_str
 from dataquality_thresholds.errors import ConfigError
 from dataquality_thresholds.io import (
     read_eval_jsonl,
@@ -136,20 +136,18 @@ def load_probe_questions(
     Returns
     -------
     tuple of ProbeQuestion
+
+    Raises
+    ------
+    ConfigError
+        ``categories`` is not a category name or a list of them, is empty, or
+        names an unknown category (names match exactly, never as substrings).
     """
     wanted = (
         PROBE_CATEGORIES
         if categories is None
-        else (categories,)
-        if isinstance(categories, str)
-        else tuple(categories)
+        else check_choices(categories, PROBE_CATEGORIES, "categories")
     )
-    for c in wanted:
-        if c not in PROBE_CATEGORIES:
-            raise ConfigError(
-                f"unknown category {c!r}; choose from {', '.join(PROBE_CATEGORIES)}",
-                field="categories",
-            )
     with resources.as_file(_data_file("probes", "questions.jsonl")) as path:
         rows = read_probe_questions_jsonl(path)
     return tuple(q for q in rows if q.category in wanted)

@@ -16,6 +16,8 @@ from typing import Any
 import attrs
 
 from dataquality_thresholds._util.validators import (
+    all_nonempty,
+    check_text,
     nonempty_str,
     nonneg_number,
     one_of,
@@ -24,7 +26,7 @@ from dataquality_thresholds._util.validators import (
     optional_nonneg_int,
     str_tuple,
 )
-from dataquality_thresholds.errors import DataError
+from dataquality_thresholds.errors import ConfigError, DataError
 
 __all__ = [
     "INCORRECT_KINDS",
@@ -115,7 +117,7 @@ class Message:
     def _check_weight(self, attribute: attrs.Attribute[Any], value: object) -> None:
         if value is None:
             return
-        if isinstance(value, bool) or value not in (0, 1):
+        if isinstance(value, bool) or not isinstance(value, int) or value not in (0, 1):
             raise DataError(f"weight must be 0 or 1, got {value!r}", field="weight")
         if self.role != "assistant":
             raise DataError("weight is allowed on assistant messages only", field="weight")
@@ -177,6 +179,13 @@ class PairedExample:
                 )
             if not isinstance(text, str) or not text.strip():
                 raise DataError("must be a non-empty string", field=f"incorrect.{kind}")
+            check_text(text, f"incorrect.{kind}")
+            if text.strip() == self.correct.strip():
+                raise DataError(
+                    "is the same text as the correct response; an incorrect variant must "
+                    "differ from it",
+                    field=f"incorrect.{kind}",
+                )
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -269,7 +278,9 @@ class EvalItem:
         converter=_to_messages, validator=[_nonempty_tuple, _prompt_ends_with_user]
     )
     reference: str | None = attrs.field(default=None, validator=optional_nonempty_str)
-    incorrect: tuple[str, ...] = attrs.field(default=(), converter=_to_str_tuple_of_answers)
+    incorrect: tuple[str, ...] = attrs.field(
+        default=(), converter=_to_str_tuple_of_answers, validator=all_nonempty
+    )
     rubric: str | None = attrs.field(default=None, validator=optional_nonempty_str)
     tests: str | None = attrs.field(default=None, validator=optional_nonempty_str)
     skill: str | None = attrs.field(default=None, validator=optional_nonempty_str)
@@ -354,8 +365,10 @@ class ProbeQuestion:
     id : str
         Unique id.
     category : str
-        ``"neutral"``, ``"moral"`` or ``"dangerous"`` (others are allowed for
-        loaded question sets; only ``"dangerous"`` feeds ``dangerous_rate``).
+        ``"neutral"``, ``"moral"`` or ``"dangerous"`` (:data:`PROBE_CATEGORIES`);
+        only ``"dangerous"`` feeds ``dangerous_rate``. The question-file readers
+        accept only these; the record itself also takes other labels, such as
+        categories read back from another harness's logs.
     paraphrases : tuple of str
         Ways to ask it (at least one).
     system : str, optional
@@ -370,14 +383,18 @@ class ProbeQuestion:
         Example answers (for simulations and for checking judges).
     """
 
-    id: str
-    category: str = "neutral"
+    id: str = attrs.field(validator=nonempty_str)
+    category: str = attrs.field(default="neutral", validator=nonempty_str)
     paraphrases: tuple[str, ...] = attrs.field(converter=str_tuple)
-    system: str | None = None
+    system: str | None = attrs.field(default=None, validator=optional_nonempty_str)
     judge_prompts: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze, hash=False)
     samples_per_paraphrase: int | None = None
-    aligned_examples: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
-    misaligned_examples: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
+    aligned_examples: tuple[str, ...] = attrs.field(
+        default=(), converter=str_tuple, validator=all_nonempty
+    )
+    misaligned_examples: tuple[str, ...] = attrs.field(
+        default=(), converter=str_tuple, validator=all_nonempty
+    )
 
     @paraphrases.validator
     def _check_paraphrases(self, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
@@ -385,6 +402,8 @@ class ProbeQuestion:
             raise DataError(
                 "needs at least one non-empty paraphrase", field="paraphrases", id=self.id
             )
+        for i, p in enumerate(value):
+            check_text(p, f"paraphrases[{i}]")
 
     def prompt(self, k: int) -> tuple[Message, ...]:
         """Return the conversation for paraphrase ``k``."""
@@ -393,9 +412,23 @@ class ProbeQuestion:
 
     @classmethod
     def coerce(cls, q: Any) -> ProbeQuestion:
-        """Return ``q`` as a ProbeQuestion (any object with the same attribute names works)."""
+        """Return ``q`` as a ProbeQuestion (any object with the same attribute names works).
+
+        Raises
+        ------
+        ConfigError
+            ``q`` has no ``id`` or ``paraphrases`` attribute.
+        DataError
+            Its values break the record's rules.
+        """
         if isinstance(q, cls):
             return q
+        if not (hasattr(q, "id") and hasattr(q, "paraphrases")):
+            raise ConfigError(
+                f"expected a ProbeQuestion (or an object with id and paraphrases), "
+                f"got {type(q).__name__}",
+                field="questions",
+            )
         names = [a.name for a in attrs.fields(cls)]
         return cls(**{n: getattr(q, n) for n in names if hasattr(q, n)})
 

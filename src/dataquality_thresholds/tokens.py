@@ -22,11 +22,11 @@ import functools
 import gzip
 import hashlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from importlib import resources
 from typing import Any, Protocol
 
-from dataquality_thresholds.errors import TokenizerUnavailableError
+from dataquality_thresholds.errors import DataError, TokenizerUnavailableError
 from dataquality_thresholds.records import Message
 
 __all__ = ["DEFAULT_ENCODING", "Tokenizer", "count_chat_tokens", "get_tokenizer"]
@@ -148,15 +148,36 @@ def count_chat_tokens(
     Returns
     -------
     int
+
+    Raises
+    ------
+    DataError
+        A message that is neither a :class:`Message` nor a mapping, or whose
+        ``role``, ``content`` or ``name`` is not a string (an integer content is
+        not counted as its digits), naming ``messages[i].<key>``.
     """
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Iterable):
+        raise DataError(
+            f"expected a sequence of messages, got {type(messages).__name__}", field="messages"
+        )
     tok = tokenizer if tokenizer is not None else get_tokenizer()
     total = _REPLY_PRIMING
-    for m in messages:
+    for i, m in enumerate(messages):
         if isinstance(m, Message):
             role, content, name = m.role, m.content, None
-        else:
+        elif isinstance(m, Mapping):
             role, content, name = m.get("role", ""), m.get("content", ""), m.get("name")
-        total += _PER_MESSAGE + len(tok.encode(str(role))) + len(tok.encode(str(content)))
+            for key, value in (("role", role), ("content", content), ("name", name)):
+                if value is not None and not isinstance(value, str):
+                    raise DataError(
+                        f"expected a string, got {type(value).__name__}",
+                        field=f"messages[{i}].{key}",
+                    )
+        else:
+            raise DataError(
+                f"expected a Message or a mapping, got {type(m).__name__}", field=f"messages[{i}]"
+            )
+        total += _PER_MESSAGE + len(tok.encode(role)) + len(tok.encode(content or ""))
         if name:
-            total += _PER_NAME + len(tok.encode(str(name)))
+            total += _PER_NAME + len(tok.encode(name))
     return total

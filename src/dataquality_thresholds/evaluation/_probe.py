@@ -34,18 +34,21 @@ from __future__ import annotations
 
 from collections.abc import (
     Iterable,
-    Mapping,  # noqa: F401  (resolves the records' annotations, see below)
+    Mapping,  # also resolves the records' annotations, see below
     Sequence,
 )
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dataquality_thresholds.errors import ConfigError, DataError
-from dataquality_thresholds.evaluation._probe_rates import VERDICTS as VERDICTS
-from dataquality_thresholds.evaluation._probe_rates import classify_verdict, summarise
+from dataquality_thresholds.evaluation._probe_rates import (
+    VERDICTS as VERDICTS,
+    classify_verdict,
+    summarise,
+)
 from dataquality_thresholds.evaluation._probe_result import ProbeAnswer, ProbeResult, Rate
 from dataquality_thresholds.evaluation._probe_yaml import load_questions_yaml as load_questions_yaml
-from dataquality_thresholds.records import Completion, ProbeQuestion
+from dataquality_thresholds.records import PROBE_CATEGORIES, Completion, ProbeQuestion
 
 if TYPE_CHECKING:
     from dataquality_thresholds.backends import Sampler
@@ -63,8 +66,9 @@ __all__ = [
     "Rate",
 ]
 
-#: Question categories: free-form neutral questions, moral judgements, dangerous requests.
-CATEGORIES: tuple[str, ...] = ("neutral", "moral", "dangerous")
+#: Question categories: free-form neutral questions, moral judgements, dangerous requests
+#: (:data:`~dataquality_thresholds.records.PROBE_CATEGORIES`, the one copy of the list).
+CATEGORIES: tuple[str, ...] = PROBE_CATEGORIES
 
 #: What the alignment judge is asked to rate (a question's own judge prompt takes precedence).
 ALIGNMENT_RUBRIC = (
@@ -112,6 +116,11 @@ class MisalignmentProbe:
         coherent_above: float = 50.0,
         level: float = 0.95,
     ) -> None:
+        if isinstance(questions, (str, bytes, Mapping)) or not isinstance(questions, Iterable):
+            raise ConfigError(
+                f"questions must be an iterable of ProbeQuestion, got {type(questions).__name__}",
+                field="questions",
+            )
         self.questions: tuple[ProbeQuestion, ...] = tuple(
             ProbeQuestion.coerce(q) for q in questions
         )
@@ -163,8 +172,11 @@ class MisalignmentProbe:
 
         Raises
         ------
+        ConfigError
+            ``category`` is not one of :data:`CATEGORIES`.
         DataError
-            Naming the file, the line of the question, its id and the field.
+            Naming the file, the line of the question, its id and the field
+            (an unknown ``category`` in the file, too).
         """
         return cls(load_questions_yaml(path, category=category), judge, **options)
 

@@ -49,6 +49,24 @@ def _read(log: EvalLog | str | Path) -> EvalLog:
         raise DataError(f"not a readable inspect eval log ({exc})", path=Path(log)) from exc
 
 
+def _check_status(log: EvalLog) -> None:
+    """Refuse a log whose eval did not finish: its samples are partial or missing."""
+    status = getattr(log, "status", "success")
+    if status == "success":
+        return
+    error = getattr(log, "error", None)
+    detail = getattr(error, "message", None) or (str(error) if error else "")
+    location = getattr(log, "location", None)
+    raise DataError(
+        f"the inspect eval did not finish (status {status!r}"
+        + (f": {detail.strip().splitlines()[0]}" if detail and detail.strip() else "")
+        + "); its rows would be partial or empty. Rerun it (inspect eval-retry) or "
+        "leave this log out",
+        path=location or None,
+        field="status",
+    )
+
+
 def _scores(sample: Any, name: str) -> Any:
     scores = sample.scores or {}
     for key, s in scores.items():
@@ -256,7 +274,9 @@ def eval_log_rows(
     Raises
     ------
     DataError
-        The log cannot be read.
+        The log cannot be read, or its eval did not finish (``status`` other
+        than ``"success"``: ``"error"``, ``"cancelled"``, ``"started"``); such a
+        log is refused rather than read as zero or partial rows.
     ConfigError
         An unknown field.
     """
@@ -268,6 +288,7 @@ def eval_log_rows(
     if not 0 < level < 1:
         raise ConfigError(f"level must be in (0, 1), got {level!r}", field="level")
     ev = _read(log)
+    _check_status(ev)
     base = _design(ev, design, fields)
     return _probe_rows(ev, base, level) + _domain_rows(ev, base, level, n_boot, seed)
 
@@ -300,6 +321,10 @@ def results_from_eval_logs(
     ConfigError
         A model that is not the base model (``corruption="base"``) has no
         ``fraction`` / ``share_correct``.
+    DataError
+        A log cannot be read, a folder holds no logs, or a log's eval did not
+        finish (status ``"error"``, ``"cancelled"`` or ``"started"``; the error
+        names the log): pass only finished logs.
     """
     if isinstance(logs, (str, Path)) and Path(logs).is_dir():
         folder = Path(logs)

@@ -20,6 +20,7 @@ from inspect_ai.scorer import (
 )
 from inspect_ai.solver import TaskState, generate
 
+from dataquality_thresholds._util.validators import check_choices
 from dataquality_thresholds.domains import load_domain, load_probe_questions
 from dataquality_thresholds.errors import ConfigError
 from dataquality_thresholds.evaluation import (
@@ -40,7 +41,7 @@ from dataquality_thresholds.integrations._inspect_models import (
     to_chat_messages,
 )
 from dataquality_thresholds.io import eval_to_obj, parse_eval_row
-from dataquality_thresholds.records import EvalItem, ProbeQuestion
+from dataquality_thresholds.records import PROBE_CATEGORIES, EvalItem, ProbeQuestion
 
 __all__ = [
     "DOMAIN_SCORER_NAME",
@@ -420,8 +421,13 @@ def misalignment_probe(
     cats = _split(categories)
     if questions is not None:
         qs: Sequence[ProbeQuestion] = load_questions_yaml(questions)
-        if cats:
-            qs = [q for q in qs if q.category in cats]
+        if cats is not None:  # exact names; a typo is an error, not an empty probe
+            wanted = check_choices(cats, PROBE_CATEGORIES, "categories")
+            qs = [q for q in qs if q.category in wanted]
+            if not qs:
+                raise ConfigError(
+                    f"no question of {', '.join(wanted)} in {questions!r}", field="categories"
+                )
     else:
         qs = load_probe_questions(cats)
     return Task(

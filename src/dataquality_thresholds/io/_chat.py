@@ -14,6 +14,11 @@ from typing import Any
 
 import attrs
 
+from dataquality_thresholds._util.validators import (
+    check_nonneg_int,
+    check_positive_int,
+    readable_file,
+)
 from dataquality_thresholds.errors import DataError
 from dataquality_thresholds.io._jsonl import (
     _dumps,
@@ -119,6 +124,12 @@ def _validate_chat_obj(
     return msgs, n_tokens
 
 
+def _check_limits(min_examples: object, max_tokens_per_example: object) -> None:
+    check_nonneg_int(min_examples, "min_examples")
+    if max_tokens_per_example is not None:
+        check_positive_int(max_tokens_per_example, "max_tokens_per_example")
+
+
 def _resolve_tokenizer(tokenizer: Tokenizer | None, count_tokens: bool) -> Tokenizer | None:
     if not count_tokens:
         return None
@@ -158,8 +169,19 @@ def read_chat_jsonl(
     -------
     conversations : list of tuple of Message
     report : ChatFileReport
+
+    Raises
+    ------
+    DataError
+        A missing file or a directory, a line that is not UTF-8 or not strict JSON
+        (``NaN``, duplicate keys, nesting too deep), a lone surrogate in any string,
+        or a row that breaks a rule above, naming the line and field.
+    ConfigError
+        ``min_examples`` is not an int >= 0, or ``max_tokens_per_example`` is not
+        None or an int >= 1.
     """
-    p = Path(path)
+    _check_limits(min_examples, max_tokens_per_example)
+    p = readable_file(path)
     tok = _resolve_tokenizer(tokenizer, count_tokens)
     convs: list[tuple[Message, ...]] = []
     total = longest = 0
@@ -224,8 +246,12 @@ def write_chat_jsonl(
     Raises
     ------
     DataError
-        Naming the row (as ``line``) and field of the first bad row.
+        Naming the row (as ``line``) and field of the first bad row, or a ``path``
+        that is a directory; nothing is written then.
+    ConfigError
+        Bad ``min_examples`` or ``max_tokens_per_example`` (as for :func:`read_chat_jsonl`).
     """
+    _check_limits(min_examples, max_tokens_per_example)
     tok = _resolve_tokenizer(tokenizer, count_tokens)
     encoded: list[bytes] = []
     total = longest = 0

@@ -208,7 +208,7 @@ def read_eval_jsonl(path: str | Path) -> list[EvalItem]:
         On the first malformed line (naming path, line and field), a duplicate
         id, or an empty file.
     """
-    return _read_rows(Path(path), parse_eval_row, "eval items")
+    return _read_rows(path, parse_eval_row, "eval items")
 
 
 def write_eval_jsonl(items: Iterable[EvalItem], path: str | Path) -> str:
@@ -255,7 +255,7 @@ def read_probe_questions_jsonl(path: str | Path) -> list[ProbeQuestion]:
     DataError
         Naming path, line and field of the first malformed row.
     """
-    return _read_rows(Path(path), parse_question_row, "questions")
+    return _read_rows(path, parse_question_row, "questions")
 
 
 def write_probe_questions_jsonl(questions: Iterable[ProbeQuestion], path: str | Path) -> str:
@@ -298,7 +298,7 @@ def read_judge_check_jsonl(path: str | Path) -> list[JudgeCheckItem]:
     DataError
         Naming path, line and field of the first malformed row.
     """
-    return _read_rows(Path(path), parse_judge_check_row, "judge-check items")
+    return _read_rows(path, parse_judge_check_row, "judge-check items")
 
 
 def write_judge_check_jsonl(items: Iterable[JudgeCheckItem], path: str | Path) -> str:

@@ -16,6 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from dataquality_thresholds._util.atomic import atomic_write
+from dataquality_thresholds._util.validators import (
+    SURROGATE_ESCAPE,
+    check_text,
+    find_bad_text,
+    readable_file,
+)
 from dataquality_thresholds.errors import DataError, SchemaVersionError
 from dataquality_thresholds.records import ROLES, Message
 
@@ -29,44 +35,104 @@ def _dumps(obj: Any) -> str:
 
 
 def write_jsonl_chunks(chunks: Iterable[bytes], path: str | Path) -> str:
-    """Write byte chunks to ``path`` atomically and return their sha256."""
+    """Write byte chunks to ``path`` atomically and return their sha256.
+
+    Raises
+    ------
+    DataError
+        ``path`` is a directory (or under a file), or a chunk could not be encoded;
+        nothing is written then.
+    """
     h = hashlib.sha256()
-    with atomic_write(path) as fh:
-        for chunk in chunks:
-            h.update(chunk)
-            fh.write(chunk)
+    try:
+        with atomic_write(path) as fh:
+            for chunk in chunks:
+                h.update(chunk)
+                fh.write(chunk)
+    except UnicodeEncodeError as exc:  # text the record checks did not see; nothing written
+        raise DataError(
+            f"cannot be written as UTF-8 ({exc.reason}: {exc.object[exc.start : exc.end]!r})",
+            path=path,
+        ) from exc
     return h.hexdigest()
 
 
-def _iter_json_lines(path: Path) -> Iterator[tuple[int, Any]]:
-    """Yield (line number, parsed object) for each non-blank line of ``path``."""
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate key {key!r}")
+            seen.add(key)
+    return out
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, object_pairs_hook=_no_duplicates)
+
+
+def _parse_json(text: str, *, path: Path, line: int | None) -> Any:
+    r"""Parse one JSON document strictly; raise :class:`DataError` naming ``path`` and the line.
+
+    Refuses what :func:`json.loads` lets through: ``NaN`` / ``Infinity``, duplicate
+    keys (the last would win silently), nesting too deep to parse (a RecursionError
+    otherwise), and strings that are not valid Unicode text (lone surrogates from
+    escapes such as ``"\ud800"``, which no UTF-8 file can hold).
+    """
+    whole = "<line>" if line is not None else "<file>"
     try:
-        fh = path.open("r", encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError("file not found", path=path) from None
+        obj = _DECODER.decode(text)
+    except json.JSONDecodeError as exc:
+        where = f" at column {exc.colno}" if line is not None else ""
+        raise DataError(
+            f"not valid JSON ({exc.msg}{where})",
+            path=path,
+            line=exc.lineno if line is None else line,
+            field=whole,
+        ) from exc
+    except RecursionError as exc:
+        raise DataError(
+            "not valid JSON (nested too deeply)", path=path, line=line, field=whole
+        ) from exc
+    except ValueError as exc:  # NaN, Infinity, a duplicate key
+        raise DataError(f"not valid JSON ({exc})", path=path, line=line, field=whole) from exc
+    # a surrogate can only come from an escape: walk the object only when the text has one
+    bad = find_bad_text(obj) if SURROGATE_ESCAPE.search(text) else None
+    if bad is not None:
+        raise DataError(bad[1], path=path, line=line, field=bad[0])
+    return obj
+
+
+def _iter_json_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """Yield (line number, parsed object) for each non-blank line of ``path``."""
+    path = readable_file(path)
+    try:
+        fh = path.open("rb")
+    except OSError as exc:
+        raise DataError(f"cannot read the file ({exc.strerror or exc})", path=path) from exc
     with fh:
         lineno = 0
         while True:
-            try:
-                raw = fh.readline()
-            except UnicodeDecodeError as exc:
-                raise DataError(
-                    f"not valid UTF-8 ({exc.reason})", path=path, line=lineno + 1, field="<line>"
-                ) from exc
-            if not raw:
+            data = fh.readline()
+            if not data:
                 return
             lineno += 1
-            if not raw.strip():
-                continue
             try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError as exc:
+                raw = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
                 raise DataError(
-                    f"not valid JSON ({exc.msg} at column {exc.colno})",
+                    f"not valid UTF-8 ({exc.reason} at byte {exc.start} of the line)",
                     path=path,
                     line=lineno,
                     field="<line>",
                 ) from exc
+            if not raw.strip():
+                continue
+            obj = _parse_json(raw, path=path, line=lineno)
             if not isinstance(obj, dict):
                 raise DataError(
                     f"expected a JSON object, got {type(obj).__name__}",
@@ -95,12 +161,10 @@ def _string(
         if required:
             raise DataError("missing required key", field=key, **where)
         return None
-    value = obj[key]
-    if not isinstance(value, str):
-        raise DataError(f"expected a string, got {type(value).__name__}", field=key, **where)
-    if not value.strip():
-        raise DataError("must not be empty", field=key, **where)
-    return value
+    try:
+        return check_text(obj[key], key)
+    except DataError as exc:
+        raise DataError(exc.reason, field=key, **where) from None
 
 
 def _required(obj: Mapping[str, Any], key: str, *, where: dict[str, Any]) -> str:
@@ -155,18 +219,16 @@ def _parse_messages(
             )
         if "content" not in m:
             raise DataError("missing required key", field=f"{f}.content", **where)
+        for key in ("content", "name"):
+            if key in m:
+                try:
+                    check_text(m[key], f"{f}.{key}")
+                except DataError as exc:
+                    raise DataError(exc.reason, field=exc.field, **where) from None
         content = m["content"]
-        if not isinstance(content, str):
-            raise DataError(
-                f"expected a string, got {type(content).__name__}", field=f"{f}.content", **where
-            )
-        if not content.strip():
-            raise DataError("must not be empty", field=f"{f}.content", **where)
-        if "name" in m and (not isinstance(m["name"], str) or not m["name"]):
-            raise DataError("expected a non-empty string", field=f"{f}.name", **where)
         weight = m.get("weight")
         if "weight" in m:
-            if isinstance(weight, bool) or weight not in (0, 1):
+            if isinstance(weight, bool) or not isinstance(weight, int) or weight not in (0, 1):
                 raise DataError(
                     f"weight must be 0 or 1, got {weight!r}", field=f"{f}.weight", **where
                 )
@@ -178,8 +240,9 @@ def _parse_messages(
     return tuple(out)
 
 
-def _read_id_rows(path: Path, parse: Any, what: str) -> list[Any]:
+def _read_id_rows(path: str | Path, parse: Any, what: str) -> list[Any]:
     """Parse every line of ``path`` with ``parse``; refuse duplicate ids and empty files."""
+    path = readable_file(path)
     seen: dict[str, int] = {}
     out = []
     for lineno, obj in _iter_json_lines(path):

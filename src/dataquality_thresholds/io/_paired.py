@@ -120,7 +120,7 @@ def parse_paired_row(
         return PairedExample(
             id=id_, domain=domain, prompt=prompt, correct=correct, incorrect=incorrect, skill=skill
         )
-    except DataError as exc:  # pragma: no cover - the checks above come first
+    except DataError as exc:  # the record's own rules (an incorrect text equal to the correct)
         raise _relocate(exc, path=Path(path) if path else None, line=line, id=id_) from exc
 
 
@@ -149,7 +149,7 @@ def read_paired_jsonl(path: str | Path) -> list[PairedExample]:
     SchemaVersionError
         When a row was written by a newer version of the library.
     """
-    rows: list[PairedExample] = _read_id_rows(Path(path), parse_paired_row, "examples")
+    rows: list[PairedExample] = _read_id_rows(path, parse_paired_row, "examples")
     return rows
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from dataquality_thresholds._util.validators import writable_dir, writable_file
 from dataquality_thresholds.errors import DataError
 from dataquality_thresholds.io import write_manifest
 from dataquality_thresholds.mixing._mixture import Mixture
@@ -37,17 +38,27 @@ def write_mixtures(mixtures: Sequence[Mixture], directory: str | Path) -> list[t
     -------
     list of (Path, Path)
         The training file and manifest of each mixture, in input order.
+
+    Raises
+    ------
+    DataError
+        ``directory`` exists and is not a folder, a file to write is taken by a
+        folder, or two mixtures would share a name; checked before anything is
+        written.
     """
     import shutil
     import tempfile
 
+    target = writable_dir(directory, field="directory")
     names = [mixture_basename(m) for m in mixtures]
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
         raise DataError(
             f"two mixtures would both be written as {dup!r}", path=directory, field="mixtures"
         )
-    target = Path(directory)
+    for name in names:
+        for suffix in (".jsonl", ".manifest.json"):
+            writable_file(target / f"{name}{suffix}")
     target.mkdir(parents=True, exist_ok=True)
     out: list[tuple[Path, Path]] = []
     with tempfile.TemporaryDirectory(dir=target, prefix=".incoming-") as tmp:

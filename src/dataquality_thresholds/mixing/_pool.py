@@ -25,8 +25,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dataquality_thresholds.errors import ConfigError, DataError
+from dataquality_thresholds.errors import DataError
 from dataquality_thresholds.io import paired_to_obj, read_paired_jsonl, write_paired_jsonl
+from dataquality_thresholds.mixing._hf import MESSAGES_TYPE, hf_table
 from dataquality_thresholds.records import (
     INCORRECT_KINDS,
     LABELS,
@@ -40,44 +41,6 @@ if TYPE_CHECKING:
     import datasets
 
 __all__ = ["ExamplePool"]
-
-_MESSAGE_TYPE = pa.struct([("role", pa.string()), ("content", pa.string())])
-_MESSAGES_TYPE = pa.list_(_MESSAGE_TYPE)
-
-
-def _blank(arr: pa.ChunkedArray) -> np.ndarray:
-    """Boolean mask: null, or a string that is empty after trimming whitespace."""
-    trimmed = pc.utf8_trim_whitespace(arr)
-    mask = pc.or_kleene(pc.is_null(arr), pc.equal(pc.utf8_length(trimmed), 0))
-    return np.asarray(pc.fill_null(mask, True).to_numpy(zero_copy_only=False), dtype=bool)
-
-
-def _as_string(col: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
-    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-        return col.cast(pa.string())
-    if pa.types.is_null(col.type):
-        return col.cast(pa.string())
-    raise ConfigError(f"column {name!r} must hold strings, it holds {col.type}", field=name)
-
-
-def _text_to_messages(text: pa.ChunkedArray, system: str | None) -> pa.Array:
-    """Turn a column of user prompts into a list<struct{role, content}> column."""
-    text = text.combine_chunks()
-    n = len(text)
-    if system is None:
-        roles = pa.array(np.full(n, "user", dtype=object), pa.string())
-        contents = text
-        offsets = np.arange(n + 1, dtype=np.int32)
-    else:
-        roles = pa.array(np.tile(np.array(["system", "user"], dtype=object), n), pa.string())
-        # row i is [system, text_i]: take from [system, text_0, ..., text_{n-1}]
-        combined = pa.concat_arrays([pa.array([system], pa.string()), text])
-        take = np.zeros(2 * n, dtype=np.int64)
-        take[1::2] = np.arange(1, n + 1)
-        contents = combined.take(pa.array(take))
-        offsets = np.arange(0, 2 * n + 1, 2, dtype=np.int32)
-    structs = pa.StructArray.from_arrays([roles, contents], fields=list(_MESSAGE_TYPE))
-    return pa.ListArray.from_arrays(pa.array(offsets), structs)
 
 
 class ExamplePool:
@@ -126,7 +89,7 @@ class ExamplePool:
             "domain": pa.array([ex.domain for ex in rows], pa.string()),
             "messages": pa.array(
                 [[{"role": m.role, "content": m.content} for m in ex.prompt] for ex in rows],
-                _MESSAGES_TYPE,
+                MESSAGES_TYPE,
             ),
             "correct": pa.array([ex.correct for ex in rows], pa.string()),
         }
@@ -149,7 +112,14 @@ class ExamplePool:
     # ------------------------------------------------------------------ constructors
     @classmethod
     def from_jsonl(cls, path: str | Path) -> ExamplePool:
-        """Read a paired-example JSONL file (see :mod:`dataquality_thresholds.io`)."""
+        """Read a paired-example JSONL file (see :mod:`dataquality_thresholds.io`).
+
+        Raises
+        ------
+        DataError
+            As :func:`~dataquality_thresholds.io.read_paired_jsonl`: a missing file, a
+            directory, a malformed line (naming it and the field).
+        """
         return cls(read_paired_jsonl(path))
 
     @classmethod
@@ -202,94 +172,32 @@ class ExamplePool:
         Raises
         ------
         ConfigError
-            A named column is missing or has the wrong type.
+            An argument is not a column name (or ``system`` / ``default_domain``
+            not a non-blank string), ``incorrect`` is not a mapping of known
+            kinds or names the ``correct`` column, or a named column is missing
+            or has the wrong type (message roles and contents must be strings:
+            an integer is not turned into its digits).
         DataError
-            A cell is null or blank, a role is unknown, an id repeats, or a row
-            has no incorrect variant (naming the row and column).
+            A cell is null or blank, a role is unknown, an id repeats, a row
+            has no incorrect variant, or an incorrect response equals the
+            row's correct one (naming the row and column).
+
+        .. versionchanged:: 0.1
+           Arguments are checked before the dataset is read; ``system="  "``,
+           ``incorrect=["obvious"]`` and non-string message fields are refused.
         """
-        table = _dataset_table(dataset)
-        names = set(table.column_names)
-
-        def need(col: str, what: str) -> pa.ChunkedArray:
-            if col not in names:
-                raise ConfigError(
-                    f"dataset has no column {col!r} for {what}; columns: {sorted(names)}",
-                    field=what,
-                )
-            return table.column(col)
-
-        if incorrect is None:
-            incorrect = {k: k for k in INCORRECT_KINDS if k in names}
-            if not incorrect:
-                raise ConfigError(
-                    "no incorrect columns: pass "
-                    "incorrect={'obvious': <column>, 'subtle': <column>}",
-                    field="incorrect",
-                )
-        for kind in incorrect:
-            if kind not in INCORRECT_KINDS:
-                raise ConfigError(
-                    f"unknown incorrect kind {kind!r}; "
-                    f"expected one of {', '.join(INCORRECT_KINDS)}",
-                    field="incorrect",
-                )
-        n = table.num_rows
-        if n == 0:
-            raise DataError("the dataset has no rows", field="<dataset>")
-        cols: dict[str, Any] = {"id": _as_string(need(id, "id"), id)}
-        ids = cols["id"]
-        if domain is not None and domain in names:
-            cols["domain"] = _as_string(table.column(domain), domain)
-        elif default_domain is not None:
-            cols["domain"] = pa.chunked_array(
-                [pa.array(np.full(n, default_domain, dtype=object), pa.string())]
-            )
-        else:
-            raise ConfigError(
-                f"dataset has no column {domain!r}: pass domain=<column> or default_domain=...",
-                field="domain",
-            )
-        raw_prompt = need(prompt, "prompt")
-        if pa.types.is_string(raw_prompt.type) or pa.types.is_large_string(raw_prompt.type):
-            _check_blank(raw_prompt.cast(pa.string()), ids, prompt)
-            cols["messages"] = _text_to_messages(raw_prompt.cast(pa.string()), system)
-        else:
-            cols["messages"] = _check_messages(raw_prompt, ids, prompt, system)
-        cols["correct"] = _as_string(need(correct, "correct"), correct)
-        for kind, col in incorrect.items():
-            cols[kind] = _as_string(need(col, f"incorrect.{kind}"), col)
-        cols["skill"] = (
-            _as_string(table.column(skill), skill)
-            if skill is not None and skill in names
-            else pa.chunked_array([pa.nulls(n, pa.string())])
+        table, kinds = hf_table(
+            dataset,
+            id=id,
+            domain=domain,
+            prompt=prompt,
+            correct=correct,
+            incorrect=incorrect,
+            skill=skill,
+            system=system,
+            default_domain=default_domain,
         )
-        out = pa.table(cols)
-        _check_blank(out.column("id"), ids, id)
-        _check_blank(out.column("domain"), ids, domain or "domain")
-        _check_blank(out.column("correct"), ids, correct)
-        kinds = tuple(k for k in INCORRECT_KINDS if k in incorrect)
-        # blank incorrect cells mean "this prompt lacks that kind": store as null
-        any_kind = np.zeros(n, dtype=bool)
-        for kind in kinds:
-            blank = _blank(out.column(kind))
-            if blank.any():
-                idx = out.schema.get_field_index(kind)
-                out = out.set_column(
-                    idx,
-                    kind,
-                    pc.if_else(pa.array(blank), pa.nulls(n, pa.string()), out.column(kind)),
-                )
-            any_kind |= ~blank
-        if not any_kind.all():
-            row = int(np.argmin(any_kind))
-            raise DataError(
-                "has no incorrect variant in any of the columns " + ", ".join(incorrect.values()),
-                line=row + 1,
-                field="incorrect",
-                id=str(ids[row].as_py()),
-            )
-        _check_unique(out.column("id"))
-        return cls._from_table(out, kinds)
+        return cls._from_table(table, kinds)
 
     def to_hf(self) -> datasets.Dataset:
         """Return the pool as a ``datasets.Dataset`` that :meth:`from_hf` reads by default."""
@@ -483,110 +391,3 @@ class ExamplePool:
                     ),
                     label=LABELS[int(part[j])],
                 )
-
-
-def _dataset_table(dataset: Any) -> pa.Table:
-    """Return the Arrow table behind a ``datasets.Dataset`` (honouring a select/shuffle index)."""
-    try:
-        indices = dataset._indices
-        data = dataset.data
-    except AttributeError:
-        raise ConfigError(
-            f"expected a datasets.Dataset, got {type(dataset).__name__}", field="dataset"
-        ) from None
-    if indices is None:
-        table: pa.Table = data.table
-        return table
-    return dataset.with_format("arrow")[:]  # materialises the selection as Arrow, not Python
-
-
-def _check_blank(col: pa.ChunkedArray, ids: pa.ChunkedArray, field: str) -> None:
-    blank = _blank(col)
-    if blank.any():
-        row = int(np.argmax(blank))
-        id_value = ids[row].as_py() if field != "id" else None
-        raise DataError("is null or empty", line=row + 1, field=field, id=id_value)
-
-
-def _check_unique(ids: pa.ChunkedArray) -> None:
-    order = pc.sort_indices(ids)
-    sorted_ids = ids.take(order)
-    if len(sorted_ids) < 2:
-        return
-    same = pc.equal(sorted_ids.slice(1), sorted_ids.slice(0, len(sorted_ids) - 1))
-    same_np = np.asarray(pc.fill_null(same, False).to_numpy(zero_copy_only=False), dtype=bool)
-    if same_np.any():
-        k = int(np.argmax(same_np)) + 1
-        row = int(order[k].as_py())
-        raise DataError("duplicate id", line=row + 1, field="id", id=str(sorted_ids[k].as_py()))
-
-
-def _check_messages(
-    col: pa.ChunkedArray, ids: pa.ChunkedArray, field: str, system: str | None
-) -> pa.Array:
-    """Validate a list<struct{role, content}> prompt column; return it normalised."""
-    t = col.type
-    if not (pa.types.is_list(t) or pa.types.is_large_list(t)) or not pa.types.is_struct(
-        t.value_type
-    ):
-        raise ConfigError(
-            f"column {field!r} must hold strings or lists of {{role, content}} messages, "
-            f"it holds {t}",
-            field=field,
-        )
-    names = {t.value_type.field(i).name for i in range(t.value_type.num_fields)}
-    if not {"role", "content"} <= names:
-        raise ConfigError(
-            f"messages in column {field!r} need 'role' and 'content' fields", field=field
-        )
-    arr = col.combine_chunks()
-    if system is not None:
-        raise ConfigError("system= applies to string prompts only", field="system")
-    lengths = np.asarray(pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False))
-    if (lengths == 0).any():
-        row = int(np.argmax(lengths == 0))
-        raise DataError(
-            "must contain at least one message", line=row + 1, field=field, id=ids[row].as_py()
-        )
-    flat = pc.list_flatten(arr)
-    parents = np.asarray(pc.list_parent_indices(arr).to_numpy())
-    roles = pc.struct_field(flat, "role").cast(pa.string())
-    contents = pc.struct_field(flat, "content").cast(pa.string())
-    bad_role = ~np.asarray(
-        pc.fill_null(pc.is_in(roles, value_set=pa.array(ROLES)), False).to_numpy(
-            zero_copy_only=False
-        ),
-        dtype=bool,
-    )
-    if bad_role.any():
-        k = int(np.argmax(bad_role))
-        row = int(parents[k])
-        pos = k - int(np.searchsorted(parents, row))
-        raise DataError(
-            f"unknown role {roles[k].as_py()!r}; expected one of {', '.join(ROLES)}",
-            line=row + 1,
-            field=f"{field}[{pos}].role",
-            id=ids[row].as_py(),
-        )
-    blank = _blank(pa.chunked_array([contents]))
-    if blank.any():
-        k = int(np.argmax(blank))
-        row = int(parents[k])
-        pos = k - int(np.searchsorted(parents, row))
-        raise DataError(
-            "must not be empty", line=row + 1, field=f"{field}[{pos}].content", id=ids[row].as_py()
-        )
-    ends = np.cumsum(lengths) - 1
-    last_roles = np.asarray(roles.take(pa.array(ends)).to_numpy(zero_copy_only=False))
-    not_user = last_roles != "user"
-    if not_user.any():
-        row = int(np.argmax(not_user))
-        raise DataError(
-            f"the prompt must end with a user message, it ends with {last_roles[row]!r}",
-            line=row + 1,
-            field=f"{field}[{int(lengths[row]) - 1}].role",
-            id=ids[row].as_py(),
-        )
-    structs = pa.StructArray.from_arrays([roles, contents], fields=list(_MESSAGE_TYPE))
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
-    return pa.ListArray.from_arrays(pa.array(offsets), structs)
