@@ -31,10 +31,16 @@ $(HF_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[hf]"
 	touch $(HF_STAMP)
 
-test: $(STAMP) $(INSPECT_STAMP) $(HF_STAMP)
+# TinkerBackend's tests run the real tinker SDK against FakeTinkerServer.
+TINKER_STAMP := $(VENV)/.installed-tinker
+$(TINKER_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[tinker]"
+	touch $(TINKER_STAMP)
+
+test: $(STAMP) $(INSPECT_STAMP) $(HF_STAMP) $(TINKER_STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
-test-slow: $(STAMP) $(INSPECT_STAMP) $(HF_STAMP)
+test-slow: $(STAMP) $(INSPECT_STAMP) $(HF_STAMP) $(TINKER_STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
 test-all: test test-slow
