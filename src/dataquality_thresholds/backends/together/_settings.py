@@ -8,6 +8,7 @@ estimates, its repr. The subclass in ``_backend`` adds every call to Together.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -104,7 +105,9 @@ class TogetherSettings:
         if int(create_attempts) < 1:
             raise ConfigError("create_attempts must be >= 1", field="create_attempts")
         self._client = client
-        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.base_url = (
+            base_url or os.environ.get("TOGETHER_BASE_URL") or DEFAULT_BASE_URL
+        ).rstrip("/")
         self._api_key = _Key(api_key)
         self.base_model = base_model
         self.hyperparameters = check_hyperparameters(hyperparameters)
