@@ -138,3 +138,24 @@ def test_fit_command_on_a_csv(tmp_path, capsys):
     path.write_text("fraction,value\n0.1,abc\n")
     assert main(["fit", str(path)]) == 2
     assert "mine.csv:2" in capsys.readouterr().err
+
+
+def test_plan_warns_before_openais_fine_tuning_cut(tmp_path, capsys, monkeypatch):
+    import dataquality_thresholds.backends.openai as oa
+
+    cfg = tmp_path / "study.toml"
+    cfg.write_text(
+        CONFIG.replace('kind = "stub"', 'kind = "openai"').split("[probe]")[0]
+        + '[[domain]]\nname = "finance"\npool = "sample"\neval = "sample"\n'
+    )
+    monkeypatch.setattr(oa, "wind_down_notice", lambda: "OpenAI stops on 2027-01-06 (test)")
+    assert main(["plan", str(cfg)]) == 0
+    assert "warning: OpenAI stops on 2027-01-06 (test)" in capsys.readouterr().err
+    monkeypatch.setattr(oa, "wind_down_notice", lambda: None)
+    assert main(["plan", str(cfg)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    stub = tmp_path / "stub.toml"
+    stub.write_text(CONFIG)
+    monkeypatch.setattr(oa, "wind_down_notice", lambda: "never shown for the stub")
+    assert main(["plan", str(stub)]) == 0
+    assert "warning" not in capsys.readouterr().err

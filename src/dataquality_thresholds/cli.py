@@ -200,10 +200,22 @@ def _load(args: argparse.Namespace) -> Any:
     return build_study(load_config(args.config))
 
 
+def _wind_down_warning(study: Any) -> None:
+    """Warn on stderr when a study fine-tunes on OpenAI near or after its cut-off."""
+    if type(study.backend).__name__ != "OpenAIBackend":
+        return
+    from dataquality_thresholds.backends.openai import wind_down_notice
+
+    notice = wind_down_notice()
+    if notice:
+        print(f"warning: {notice}", file=sys.stderr)
+
+
 def _plan(args: argparse.Namespace) -> int:
     study = _load(args)
     print(study)
     print(study.plan().summary())
+    _wind_down_warning(study)
     return 0
 
 
