@@ -53,8 +53,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import norm
-from scipy.stats import t as t_dist
+from scipy.stats import norm, t as t_dist
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -63,9 +62,7 @@ import coverage as cov
 from calibration import root_at
 
 from dataquality_thresholds.errors import DataQualityThresholdsError
-from dataquality_thresholds.fitting import ThresholdFitter
-from dataquality_thresholds.fitting import _logistic as lg
-from dataquality_thresholds.fitting import _logistic_profile as lp
+from dataquality_thresholds.fitting import ThresholdFitter, _logistic as lg, _logistic_profile as lp
 from dataquality_thresholds.fitting._data import RunData, prepare
 from dataquality_thresholds.fitting._logistic_ci import simulate_runs
 

@@ -48,8 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import coverage as cov
 
 from dataquality_thresholds.errors import DataQualityThresholdsError
-from dataquality_thresholds.fitting import ThresholdFitter
-from dataquality_thresholds.fitting import _logistic as _lg
+from dataquality_thresholds.fitting import ThresholdFitter, _logistic as _lg
 
 CELLS = [
     ("logistic", 0.5, 2, 100, 0.3),

@@ -35,9 +35,11 @@ import coverage as cov
 from calibration import root_at
 
 from dataquality_thresholds.errors import DataQualityThresholdsError
-from dataquality_thresholds.fitting import ThresholdFitter
-from dataquality_thresholds.fitting import _logistic as _lg
-from dataquality_thresholds.fitting import _logistic_profile as _lp
+from dataquality_thresholds.fitting import (
+    ThresholdFitter,
+    _logistic as _lg,
+    _logistic_profile as _lp,
+)
 
 GAUSSIAN = [(3, 0.02), (3, 0.06), (3, 0.12), (3, 0.2), (2, 0.12), (5, 0.12)]
 SLOPE_CAP = [(("logistic", 0.5, 3, 500, 0.6), cap) for cap in (400.0, 40.0, 15.0)] + [

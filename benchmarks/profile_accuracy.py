@@ -36,8 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import coverage as cov
 
 from dataquality_thresholds.errors import DataQualityThresholdsError
-from dataquality_thresholds.fitting import ThresholdFitter
-from dataquality_thresholds.fitting import _logistic as lg
+from dataquality_thresholds.fitting import ThresholdFitter, _logistic as lg
 from dataquality_thresholds.fitting._data import prepare
 from dataquality_thresholds.fitting._logistic_profile import e_from_threshold
 

@@ -21,7 +21,10 @@ SLOW = {"small_model_study.py"}
 
 @pytest.mark.parametrize(
     "script",
-    [pytest.param(p, id=p.name, marks=[pytest.mark.slow] if p.name in SLOW else []) for p in EXAMPLES],
+    [
+        pytest.param(p, id=p.name, marks=[pytest.mark.slow] if p.name in SLOW else [])
+        for p in EXAMPLES
+    ],
 )
 def test_example_runs(script, tmp_path):
     args = ARGS.get(script.name, lambda tmp: [str(tmp)])(tmp_path)

@@ -17,6 +17,7 @@ FACES = [
     "dataquality_thresholds.backends",
     "dataquality_thresholds.backends.openai",
     "dataquality_thresholds.backends.hf",
+    "dataquality_thresholds.backends.tinker",
     "dataquality_thresholds.backends.together",
     "dataquality_thresholds.evaluation",
     "dataquality_thresholds.fitting",

@@ -3,8 +3,12 @@ from importlib import resources
 
 import pytest
 
-from dataquality_thresholds import TokenizerUnavailableError, count_chat_tokens, get_tokenizer
-from dataquality_thresholds import tokens as tokens_mod
+from dataquality_thresholds import (
+    TokenizerUnavailableError,
+    count_chat_tokens,
+    get_tokenizer,
+    tokens as tokens_mod,
+)
 
 O200K_URL = "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken"
 TEXTS = [

@@ -11,7 +11,7 @@ A config names the grid, the backend, the domains and the probe::
     budget_usd = 400.0                  # optional
 
     [backend]
-    kind = "stub"                       # or "openai"
+    kind = "stub"                       # or "openai", "together", "tinker"
     base_model = "gpt-4o-mini-2024-07-18"
     hyperparameters = { n_epochs = 3 }  # optional
 
@@ -69,7 +69,23 @@ _TOP = {
     "eval_samples",
     "design",
 }
-_BACKEND = {"kind", "base_model", "hyperparameters", "base_url"}
+_BACKEND = {
+    "kind",
+    "base_model",
+    "hyperparameters",
+    "base_url",
+    "output_dir",
+    "serving",
+    "endpoints",
+}
+#: Backend kinds a config may name, and the keys each accepts beyond kind/base_model/
+#: hyperparameters (each backend checks its own hyperparameters: docs/backends.md).
+_BACKEND_KEYS = {
+    "stub": set(),
+    "openai": {"base_url"},
+    "together": {"base_url", "serving", "endpoints"},
+    "tinker": {"base_url", "output_dir"},
+}
 _PROBE = {"questions", "samples", "judge", "judge_model", "categories"}
 _DOMAIN = {"name", "pool", "eval", "judge", "judge_model"}
 
@@ -189,13 +205,16 @@ def _check_backend(source: str, data: Mapping[str, Any], out: dict[str, Any]) ->
     if not isinstance(backend, dict):
         raise _err(source, "backend", "expected a table")
     _check_keys(source, "backend", backend, _BACKEND)
-    kind = _choice(source, "backend.kind", backend.get("kind", "stub"), ("stub", "openai"))
+    kind = _choice(source, "backend.kind", backend.get("kind", "stub"), tuple(_BACKEND_KEYS))
+    for extra in sorted(set(backend) - {"kind", "base_model", "hyperparameters"}):
+        if extra not in _BACKEND_KEYS[kind]:
+            raise _err(source, f"backend.{extra}", f"does not apply to kind = {kind!r}")
     checked = dict(backend)
     if "base_model" in backend:
         _text(source, "backend.base_model", backend["base_model"])
-    if "hyperparameters" in backend:
-        if not isinstance(backend["hyperparameters"], dict):
-            raise _err(source, "backend.hyperparameters", "expected a table")
+    if "hyperparameters" in backend and not isinstance(backend["hyperparameters"], dict):
+        raise _err(source, "backend.hyperparameters", "expected a table")
+    if "hyperparameters" in backend and kind in ("stub", "openai"):  # the stub takes OpenAI's
         checked["hyperparameters"] = _checked(
             source,
             "backend.hyperparameters",
@@ -205,10 +224,17 @@ def _check_backend(source: str, data: Mapping[str, Any], out: dict[str, Any]) ->
         )
     if "base_url" in backend:
         url = backend["base_url"]
-        if kind != "openai":
-            raise _err(source, "backend.base_url", "applies to kind = 'openai' only")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise _err(source, "backend.base_url", f"expected an http(s) URL, got {url!r}")
+    if "serving" in backend:
+        _choice(source, "backend.serving", backend["serving"], ("dedicated", "serverless"))
+    if "endpoints" in backend and not (
+        isinstance(backend["endpoints"], dict)
+        and all(isinstance(v, str) and v.strip() for v in backend["endpoints"].values())
+    ):
+        raise _err(source, "backend.endpoints", "expected a table of model = endpoint names")
+    if "output_dir" in backend:
+        _text(source, "backend.output_dir", backend["output_dir"])
     out["backend"] = checked
 
 
@@ -483,12 +509,7 @@ def build_study(cfg: StudyConfig) -> Any:
             seed=int(data.get("seed", 0)),
         )
     else:
-        from dataquality_thresholds.backends.openai import OpenAIBackend
-
-        backend = OpenAIBackend(
-            base_url=backend_cfg.get("base_url"),
-            base_model=backend_cfg.get("base_model", "gpt-4o-2024-08-06"),
-        )
+        backend = _hosted_backend(cfg, kind, backend_cfg)
     probe = None
     if probe_cfg is not None and questions:
         if probe_cfg.get("judge", "known") == "known":
@@ -524,3 +545,37 @@ def build_study(cfg: StudyConfig) -> Any:
         target_half_width=float(data.get("target_half_width", 0.05)),
         max_fine_tunes=data.get("max_fine_tunes"),
     )
+
+
+def _hosted_backend(cfg: StudyConfig, kind: str, backend_cfg: Mapping[str, Any]) -> Any:
+    """Build the OpenAI, Together or Tinker backend a config names (its SDK loads here)."""
+    hp = backend_cfg.get("hyperparameters")
+    if kind == "openai":
+        from dataquality_thresholds.backends.openai import OpenAIBackend
+
+        return OpenAIBackend(
+            base_url=backend_cfg.get("base_url"),
+            base_model=backend_cfg.get("base_model", "gpt-4o-2024-08-06"),
+        )
+    if kind == "together":
+        from dataquality_thresholds.backends.together import TogetherBackend
+
+        kw = {
+            k: backend_cfg[k]
+            for k in ("base_url", "base_model", "serving", "endpoints")
+            if k in backend_cfg
+        }
+        try:
+            return TogetherBackend(**kw, hyperparameters=hp)
+        except ConfigError as exc:  # name the config file and the table
+            raise _err(cfg.source, f"backend.{exc.field or 'hyperparameters'}", str(exc)) from exc
+    from dataquality_thresholds.backends.tinker import TinkerBackend
+
+    out = backend_cfg.get("output_dir", "tinker")
+    kw = {k: backend_cfg[k] for k in ("base_url", "base_model") if k in backend_cfg}
+    backend = TinkerBackend(**kw, output_dir=cfg.base / out, seed=int(cfg.data.get("seed", 0)))
+    try:
+        backend.settings(hp)  # the same check submit makes, before anything is paid
+    except ConfigError as exc:
+        raise _err(cfg.source, f"backend.{exc.field or 'hyperparameters'}", str(exc)) from exc
+    return backend

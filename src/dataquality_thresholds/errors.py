@@ -27,6 +27,7 @@ __all__ = [
     "FitError",
     "InsufficientDataError",
     "JobTimeoutError",
+    "RunLockedError",
     "SandboxUnavailableError",
     "SchemaVersionError",
     "SeparationWarning",
@@ -72,6 +73,39 @@ class BudgetExceededError(ConfigError):
         super().__init__(message, field="budget_usd")
         self.planned_usd = planned_usd
         self.budget_usd = budget_usd
+
+
+class RunLockedError(ConfigError):
+    """Another process holds a run directory: one writer per ``run_dir``.
+
+    Parameters
+    ----------
+    message : str
+        Explanation (names the holder and what to do).
+    path : str or Path
+        The run directory.
+    pid : int, optional
+        The holder's process id, as it wrote it next to the lock.
+    started_at : str, optional
+        When the holder took the lock (UTC, ISO 8601).
+    host : str, optional
+        The holder's host name.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path,
+        pid: int | None = None,
+        started_at: str | None = None,
+        host: str | None = None,
+    ) -> None:
+        super().__init__(message, field="run_dir")
+        self.path = str(path)
+        self.pid = pid
+        self.started_at = started_at
+        self.host = host
 
 
 class DataError(DataQualityThresholdsError, ValueError):

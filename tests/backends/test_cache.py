@@ -142,3 +142,60 @@ def test_no_api_key_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         cache.put(_key(), Completion(text="x", model="m"))
     for f in tmp_path.iterdir():
         assert secret.encode() not in f.read_bytes()
+
+
+def test_usage_counts_a_shared_prompt_once(tmp_path: Path) -> None:
+    with CompletionCache(tmp_path / "c.sqlite") as cache:
+        shared = {"usage_shared_by": "2"}
+        cache.put_many(
+            [
+                ("a", Completion(text="x", model="m", prompt_tokens=10, completion_tokens=4)),
+                (
+                    "b",
+                    Completion(
+                        text="y", model="m", prompt_tokens=10, completion_tokens=6, info=shared
+                    ),
+                ),
+                (
+                    "c",
+                    Completion(
+                        text="z", model="m", prompt_tokens=10, completion_tokens=6, info=shared
+                    ),
+                ),
+                ("d", Completion(text="w", model="n")),
+            ]
+        )
+        usage = cache.usage()
+    assert usage["m"] == (20.0, 16.0, 3)  # 10 + 10/2 + 10/2 prompt tokens
+    assert usage["n"] == (0.0, 0.0, 1)
+
+
+def test_a_damaged_or_vanished_cache_is_a_data_error(tmp_path: Path) -> None:
+    from dataquality_thresholds.errors import DataError
+
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(b"this is not a database" * 64)
+    with pytest.raises(DataError, match="damaged") as info:
+        CompletionCache(bad)
+    assert info.value.path == str(bad)
+    folder = tmp_path / "gone"
+    cache = CompletionCache(folder / "c.sqlite")
+    import shutil
+
+    shutil.rmtree(folder)
+    with pytest.raises(DataError, match="gone"):
+        cache.put("k", Completion(text="x", model="m"))
+    cache.close()
+
+
+def test_the_schema_is_checkpointed_into_the_main_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    cache = CompletionCache(path)
+    cache.put("k", Completion(text="x", model="m"))
+    # a process killed now leaves the -wal file; losing it must not lose the schema
+    Path(str(path) + "-wal").unlink(missing_ok=True)
+    Path(str(path) + "-shm").unlink(missing_ok=True)
+    with sqlite3.connect(path) as db:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+    assert {"meta", "completions"} <= tables
+    cache.close()

@@ -72,3 +72,20 @@ def test_backend_estimate_matches_hand_count(fake, mixer, word_tokenizer):
     assert est.usd == pytest.approx(by_hand * 3 * 25.0 / 1e6)
     est2 = backend.estimate_cost(mixture, base_model="gpt-4.1-nano-2025-04-14", n_epochs=5)
     assert est2.usd == pytest.approx(by_hand * 5 * 1.5 / 1e6)
+
+
+def test_actual_cost_is_trained_tokens_times_price():
+    from dataquality_thresholds.backends._pricing import actual_training_cost
+
+    cost = actual_training_cost(30_000, base_model="gpt-4o-mini-2024-07-18", epochs=3)
+    assert cost.actual and cost.usd == pytest.approx(30_000 * 3.0 / 1e6)
+    assert cost.tokens == 10_000 and cost.epochs == 3 and cost.price_date == PRICE_TABLE_DATE
+
+
+def test_sampling_prices_are_validated_and_missing_ones_named():
+    with pytest.raises(ConfigError, match="sampling price"):
+        PriceTable({"m": 1.0}, sampling={"m": (1.0,)})
+    with pytest.raises(ConfigError, match="with_sampling_prices"):
+        PriceTable.default().sampling_price("ft:unknown-model:org::x")
+    assert PriceTable.of(None) == PriceTable.default()
+    assert PriceTable.of({"x": 2.0}).price("x") == 2.0

@@ -8,8 +8,7 @@ import math
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from dataquality_thresholds.errors import ConfigError, DataError
 from dataquality_thresholds.evaluation import (

@@ -22,8 +22,7 @@ import pytest
 
 pytest.importorskip("inspect_ai", reason="needs the [inspect] extra")
 
-from inspect_ai import Task
-from inspect_ai import eval as inspect_eval
+from inspect_ai import Task, eval as inspect_eval
 from inspect_ai.dataset import Sample
 from inspect_ai.model import (
     ChatCompletionChoice,

@@ -82,3 +82,16 @@ def make_study(
         budget_usd=budget_usd,
         **options,
     )
+
+
+def stub_responder(domains=("finance",)):
+    """A FakeOpenAIServer responder under which every model answers as the untrained stub."""
+    from dataquality_thresholds.backends import LocalStubSampler
+
+    stub = LocalStubSampler(answer_book(domains))
+
+    def responder(model, messages, *, n=1, temperature=1.0, seed=None, max_tokens=None):
+        rows = stub.complete("stub-base", [messages], n=n, temperature=temperature, seed=seed)
+        return [c.text for c in rows[0]]
+
+    return responder

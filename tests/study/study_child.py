@@ -1,15 +1,20 @@
 """Run a small study in a child process; optionally SIGKILL itself at a chosen point.
 
-    python study_child.py RUN_DIR [--kill-at submit:N | evaluate:N] [--base-url URL]
+    python study_child.py RUN_DIR [--kill-at submit:N | evaluate:N | probe:N]
+                          [--base-url URL] [--budget USD] [--epochs N] [--option k=v ...]
 
-Used by tests/study/test_resume.py. The kill happens right after the backend
-acted on the N-th submission (before the ledger records it), or on the N-th
-sampling call (in the middle of measuring a model).
+Used by tests/study/test_resume.py and test_faults.py. The kill happens right after
+the backend acted on the N-th submission (before the ledger records it), on the N-th
+sampling call (in the middle of measuring a model), or right after the N-th domain
+score was written (before that model's probe is). Without ``--kill-at`` the study
+runs on the plain backend (the OpenAI one submits with its cell label). A run
+directory held by another process exits with status 3 and prints the error.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -17,6 +22,8 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 
 from common import make_study
+
+from dataquality_thresholds.errors import RunLockedError
 
 
 class KillingBackend:
@@ -58,18 +65,51 @@ class KillingBackend:
         return Killing()
 
 
+def kill_after_domain_writes(count):
+    """SIGKILL this process right after the ``count``-th domain score is written."""
+    from dataquality_thresholds.study import _measure
+
+    original = _measure.record
+    written = []
+
+    def record(spec, state, cell, kind, model, payload):
+        original(spec, state, cell, kind, model, payload)
+        if kind == "domain":
+            written.append(cell.key)
+            if len(written) == count:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    _measure.record = record
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("run_dir")
     ap.add_argument("--kill-at", default=None)
     ap.add_argument("--base-url", default=None)
+    ap.add_argument("--budget", type=float, default=None)
+    ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--option", action="append", default=[])
     args = ap.parse_args()
-    study = make_study(args.run_dir, base_url=args.base_url)
+    options = {}
+    for item in args.option:
+        k, v = item.split("=", 1)
+        options[k] = json.loads(v)
+    if args.epochs is not None:
+        options["hyperparameters"] = {"n_epochs": args.epochs}
+    study = make_study(args.run_dir, base_url=args.base_url, budget_usd=args.budget, **options)
     if args.kill_at:
         stage, n = args.kill_at.split(":")
-        study.backend = KillingBackend(study.backend, stage, int(n))
-    study.run(progress=False)
-    print("completed")
+        if stage == "probe":
+            kill_after_domain_writes(int(n))
+        else:
+            study.backend = KillingBackend(study.backend, stage, int(n))
+    try:
+        res = study.run(progress=False)
+    except RunLockedError as exc:
+        print(f"locked: pid={exc.pid} started_at={exc.started_at}: {exc}")
+        sys.exit(3)
+    print("completed" if res.completed else f"stopped: {json.dumps(res.stopped)}")
 
 
 if __name__ == "__main__":

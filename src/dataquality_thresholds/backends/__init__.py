@@ -56,6 +56,10 @@ if TYPE_CHECKING:
         OpenAIBackend as OpenAIBackend,
         OpenAISampler as OpenAISampler,
     )
+    from dataquality_thresholds.backends.tinker import (
+        TinkerBackend as TinkerBackend,
+        TinkerSampler as TinkerSampler,
+    )
     from dataquality_thresholds.backends.together import (
         DeploymentRequiredError as DeploymentRequiredError,
         TogetherBackend as TogetherBackend,
@@ -90,6 +94,8 @@ __all__ = [
     "Prompt",
     "Sampler",
     "StubModel",
+    "TinkerBackend",
+    "TinkerSampler",
     "TogetherBackend",
     "TogetherSampler",
     "cache_key",
@@ -109,6 +115,8 @@ _LAZY = {
     "HFBackend": ".hf",
     "HFOutOfMemoryError": ".hf",
     "HFSampler": ".hf",
+    "TinkerBackend": ".tinker",
+    "TinkerSampler": ".tinker",
     "DeploymentRequiredError": ".together",
     "TogetherBackend": ".together",
     "TogetherSampler": ".together",

@@ -9,16 +9,21 @@ key nor of what is stored: only what the model was asked and what it answered.
 The database uses WAL journaling and a busy timeout, and writes with
 ``INSERT OR IGNORE``: many threads (one connection each) and many processes
 may read and write one file at once; the first answer stored for a key wins.
+The WAL is checkpointed into the main file when the schema is made, every
+:data:`CHECKPOINT_EVERY` writes and on :meth:`CompletionCache.close`, so a lost
+``-wal`` file costs at most that many writes. A damaged, read-only or vanished
+file is a :class:`~dataquality_thresholds.errors.DataError` naming it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -26,12 +31,24 @@ from typing import Any
 from dataquality_thresholds.errors import ConfigError, DataError, SchemaVersionError
 from dataquality_thresholds.records import Completion, Message
 
-__all__ = ["CACHE_SCHEMA_VERSION", "CompletionCache", "cache_key"]
+__all__ = ["CACHE_SCHEMA_VERSION", "CHECKPOINT_EVERY", "CompletionCache", "cache_key", "db_error"]
 
 #: Version of the cache's table layout and value format.
 CACHE_SCHEMA_VERSION = 1
 #: Version of the key derivation (part of the hashed document).
 _KEY_VERSION = 1
+#: Writes between two checkpoints of the WAL into the main file.
+CHECKPOINT_EVERY = 64
+
+# tokens per model, a prompt shared by n samples counted once (summed in SQLite: fast)
+_USAGE_SQL = """
+SELECT model,
+       SUM(COALESCE(json_extract(value, '$.prompt_tokens'), 0) * 1.0
+           / COALESCE(CAST(json_extract(value, '$.info.usage_shared_by') AS REAL), 1.0)),
+       SUM(COALESCE(json_extract(value, '$.completion_tokens'), 0)),
+       COUNT(*)
+FROM completions GROUP BY model
+"""
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -42,6 +59,44 @@ CREATE TABLE IF NOT EXISTS completions (
     created REAL NOT NULL
 );
 """
+
+
+def db_error(exc: sqlite3.Error, path: Path, what: str, remedy: str) -> DataError:
+    """Translate a SQLite failure on ``path`` into a :class:`DataError` that says what to do.
+
+    Parameters
+    ----------
+    exc : sqlite3.Error
+        The failure.
+    path : Path
+        The database file.
+    what : str
+        What the file is ("the completion cache").
+    remedy : str
+        What to do when the file is damaged.
+
+    Returns
+    -------
+    DataError
+    """
+    text = str(exc)
+    low = text.lower()
+    if not path.parent.is_dir() or "unable to open" in low or "disk i/o" in low:
+        if not path.parent.is_dir():
+            why = f"its folder {path.parent} is gone (was the run directory moved or deleted?)"
+        else:
+            why = "it cannot be opened (a missing or unreadable folder, or a full disk)"
+        return DataError(
+            f"{what} {why} (SQLite: {text}); restore the folder or use another one",
+            path=path,
+        )
+    if "readonly" in low or "read-only" in low or "permission" in low:
+        return DataError(
+            f"{what} cannot be written: the file or its folder is read-only (SQLite: {text}); "
+            "make it writable, or copy the folder somewhere writable and use that",
+            path=path,
+        )
+    return DataError(f"{what} is damaged (SQLite: {text}); {remedy}", path=path)
 
 
 def _message_dict(m: Message | Mapping[str, Any]) -> dict[str, Any]:
@@ -161,9 +216,33 @@ class CompletionCache:
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = self._conn()
-        self._check_schema(conn)
+        self._writes = 0
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(
+                f"cannot make the cache's folder ({exc.strerror}); use a writable path",
+                path=self.path,
+            ) from exc
+        with self._guard():
+            conn = self._conn()
+            self._check_schema(conn)
+            # the main file holds the schema: a lost -wal never leaves an empty cache
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Translate SQLite failures into a :class:`DataError` naming the file."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise db_error(
+                exc,
+                self.path,
+                "the completion cache",
+                "move it aside (rename it) to start an empty cache, whose answers are then "
+                "requested (and paid for) again, or restore it from a backup",
+            ) from exc
 
     def __repr__(self) -> str:
         return f"CompletionCache({str(self.path)!r})"
@@ -201,6 +280,8 @@ class CompletionCache:
                     raise
                 time.sleep(0.05)
         row = conn.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+        if row is None:  # pragma: no cover - the insert above makes it
+            raise sqlite3.DatabaseError("no schema_version in meta")
         found = int(row[0])
         if found > CACHE_SCHEMA_VERSION:
             raise SchemaVersionError(
@@ -213,21 +294,27 @@ class CompletionCache:
 
     def get(self, key: str) -> Completion | None:
         """Return the completion stored under ``key``, or None."""
-        row = self._conn().execute("SELECT value FROM completions WHERE key = ?", (key,)).fetchone()
+        with self._guard():
+            row = (
+                self._conn()
+                .execute("SELECT value FROM completions WHERE key = ?", (key,))
+                .fetchone()
+            )
         return None if row is None else completion_from_json(json.loads(row[0]))
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Completion]:
         """Return the stored completions among ``keys`` (missing keys are absent)."""
         keys = list(dict.fromkeys(keys))
         out: dict[str, Completion] = {}
-        conn = self._conn()
-        for i in range(0, len(keys), 500):
-            chunk = keys[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            for k, v in conn.execute(
-                f"SELECT key, value FROM completions WHERE key IN ({marks})", chunk
-            ):
-                out[k] = completion_from_json(json.loads(v))
+        with self._guard():
+            conn = self._conn()
+            for i in range(0, len(keys), 500):
+                chunk = keys[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                for k, v in conn.execute(
+                    f"SELECT key, value FROM completions WHERE key IN ({marks})", chunk
+                ):
+                    out[k] = completion_from_json(json.loads(v))
         return out
 
     def put(self, key: str, completion: Completion) -> None:
@@ -243,32 +330,72 @@ class CompletionCache:
         ]
         if not rows:
             return
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.executemany(
-                "INSERT OR IGNORE INTO completions (key, model, value, created) VALUES (?,?,?,?)",
-                rows,
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        with self._guard():
+            if not self.path.parent.is_dir():
+                raise sqlite3.OperationalError("unable to open database file: folder gone")
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO completions (key, model, value, created) "
+                    "VALUES (?,?,?,?)",
+                    rows,
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+            self._writes += 1
+            if self._writes % CHECKPOINT_EVERY == 0:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def usage(self) -> dict[str, tuple[float, float, int]]:
+        """Tokens stored per model: what sampling them cost, in tokens.
+
+        Returns
+        -------
+        dict of str to (float, float, int)
+            ``model -> (prompt_tokens, completion_tokens, samples)``. A request for
+            ``n`` samples is billed its prompt once: each sample counts its share
+            (``info["usage_shared_by"]``). Samples without usage count 0 tokens.
+        """
+        with self._guard():
+            conn = self._conn()
+            try:
+                return {
+                    str(m): (float(p or 0.0), float(c or 0.0), int(n))
+                    for m, p, c, n in conn.execute(_USAGE_SQL)
+                }
+            except sqlite3.OperationalError:  # pragma: no cover - SQLite without JSON1
+                rows = conn.execute("SELECT model, value FROM completions").fetchall()
+        out: dict[str, list[float]] = {}
+        for model, value in rows:
+            d = json.loads(value)
+            shared = float((d.get("info") or {}).get("usage_shared_by") or 1) or 1.0
+            acc = out.setdefault(str(model), [0.0, 0.0, 0])
+            acc[0] += float(d.get("prompt_tokens") or 0) / shared
+            acc[1] += float(d.get("completion_tokens") or 0)
+            acc[2] += 1
+        return {m: (a[0], a[1], int(a[2])) for m, a in out.items()}
 
     def __len__(self) -> int:
-        return int(self._conn().execute("SELECT COUNT(*) FROM completions").fetchone()[0])
+        with self._guard():
+            return int(self._conn().execute("SELECT COUNT(*) FROM completions").fetchone()[0])
 
     def __contains__(self, key: object) -> bool:
-        return (
-            self._conn().execute("SELECT 1 FROM completions WHERE key = ?", (key,)).fetchone()
-            is not None
-        )
+        with self._guard():
+            row = self._conn().execute("SELECT 1 FROM completions WHERE key = ?", (key,))
+            return row.fetchone() is not None
 
     def close(self) -> None:
-        """Close every connection this object opened (in any thread)."""
+        """Checkpoint the WAL and close every connection this object opened (in any thread)."""
         with self._conns_lock:
             conns, self._conns = self._conns, []
-        for c in conns:
+        for i, c in enumerate(conns):
+            if i == 0:
+                with contextlib.suppress(sqlite3.Error):
+                    c.execute("PRAGMA wal_checkpoint(PASSIVE)")
             c.close()
         self._local = threading.local()
 

@@ -92,6 +92,9 @@ class CostEstimate:
         Date (ISO 8601) of the price table the price came from.
     n_examples : int
         Training rows counted.
+    actual : bool
+        True when ``usd`` is what the job cost (the provider's trained tokens x
+        the price, or the provider's own figure), False for an estimate.
     """
 
     tokens: int = attrs.field(validator=nonneg_number)
@@ -101,6 +104,7 @@ class CostEstimate:
     usd_per_million: float = attrs.field(converter=_to_float, validator=nonneg_number)
     price_date: str | None = attrs.field(default=None)
     n_examples: int = attrs.field(default=0, validator=nonneg_number)
+    actual: bool = attrs.field(default=False, converter=bool)
 
     @property
     def trained_tokens(self) -> int:
@@ -146,7 +150,8 @@ class FineTuneJob:
     metrics : mapping of str to float
         The latest training metrics (e.g. ``train_loss``), when the provider reports them.
     cost : CostEstimate, optional
-        The estimate made before submitting.
+        What the job costs: the estimate made before submitting, replaced by the
+        actual cost (``cost.actual``) once the provider reports trained tokens.
     """
 
     key: str = attrs.field(validator=nonempty_str)

@@ -26,8 +26,12 @@ from typing import Any
 import attrs
 
 from dataquality_thresholds.backends import Sampler
-from dataquality_thresholds.corruption._mutate import MUTATION_OPERATORS, Mutant, mutate_code
-from dataquality_thresholds.corruption._mutate import _candidates as _candidates
+from dataquality_thresholds.corruption._mutate import (
+    MUTATION_OPERATORS,
+    Mutant,
+    _candidates as _candidates,
+    mutate_code,
+)
 from dataquality_thresholds.corruption._runner import run_tests
 from dataquality_thresholds.errors import BackendError, ConfigError
 from dataquality_thresholds.records import INCORRECT_KINDS, Example, Message, PairedExample

@@ -52,8 +52,10 @@ from dataquality_thresholds.evaluation._templates import (
 )
 
 if TYPE_CHECKING:
-    from dataquality_thresholds.evaluation._openai_judge import LogprobSampler as LogprobSampler
-    from dataquality_thresholds.evaluation._openai_judge import OpenAIJudge as OpenAIJudge
+    from dataquality_thresholds.evaluation._openai_judge import (
+        LogprobSampler as LogprobSampler,
+        OpenAIJudge as OpenAIJudge,
+    )
 
 __all__ = [
     "ALIGNMENT_RUBRIC",

@@ -16,9 +16,9 @@ from dataquality_thresholds.evaluation import (
     JudgedPrompt,
     JudgeTemplate,
     Judgment,
+    score_distribution as _score_distribution,
+    score_top_logprobs as _score_top_logprobs,
 )
-from dataquality_thresholds.evaluation import score_distribution as _score_distribution
-from dataquality_thresholds.evaluation import score_top_logprobs as _score_top_logprobs
 from dataquality_thresholds.records import Completion, Message
 
 if TYPE_CHECKING:

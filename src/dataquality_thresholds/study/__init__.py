@@ -5,6 +5,9 @@ plans it with a cost estimate, runs it with every step in a SQLite :class:`Ledge
 resumes without paying twice and stops at a budget; :class:`StudyResults` gives tidy
 rows, threshold fits (:class:`ThresholdTable`), plots and an HTML report.
 :class:`StudySpec` is the frozen design record a :class:`Study` is a facade over.
+One process writes a run directory at a time (:class:`RunLock`);
+:func:`run_status` reads where one stands (jobs, :class:`Spend`, budget left,
+the lock's holder) without disturbing it.
 See ``docs/study.md``.
 """
 
@@ -19,21 +22,31 @@ from dataquality_thresholds.study._design import (
     StudySpec,
 )
 from dataquality_thresholds.study._ledger import Ledger
+from dataquality_thresholds.study._lock import LockHolder, RunLock, lock_holder
+from dataquality_thresholds.study._money import Spend
 from dataquality_thresholds.study._report import write_report
 from dataquality_thresholds.study._results import FitRow, StudyResults, ThresholdTable
+from dataquality_thresholds.study._status import RunningJob, RunStatus, run_status
 from dataquality_thresholds.study._study import Study
 
 __all__ = [
     "DomainSpec",
     "FitRow",
     "Ledger",
+    "LockHolder",
     "PlannedCell",
+    "RunLock",
+    "RunStatus",
+    "RunningJob",
+    "Spend",
     "Study",
     "StudyCell",
     "StudyPlan",
     "StudyResults",
     "StudySpec",
     "ThresholdTable",
+    "lock_holder",
+    "run_status",
     "write_report",
 ]
 

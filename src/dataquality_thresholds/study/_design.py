@@ -20,8 +20,9 @@ from typing import Any
 import attrs
 import numpy as np
 
+from dataquality_thresholds._util.validators import str_tuple
 from dataquality_thresholds._version import __version__
-from dataquality_thresholds.backends import FineTuneBackend
+from dataquality_thresholds.backends import CostEstimate, FineTuneBackend
 from dataquality_thresholds.errors import ConfigError
 from dataquality_thresholds.evaluation import MisalignmentProbe
 from dataquality_thresholds.mixing import CorruptionMixer, ExamplePool, Mixture
@@ -102,6 +103,8 @@ class PlannedCell:
         Training tokens per epoch.
     usd : float
         Estimated fine-tuning cost (0 when the job is shared with an earlier cell).
+    estimate : CostEstimate, optional
+        The backend's estimate of the job (None when shared with an earlier cell).
     """
 
     cell: StudyCell
@@ -109,6 +112,7 @@ class PlannedCell:
     job_key: str
     tokens: int
     usd: float
+    estimate: CostEstimate | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -135,6 +139,21 @@ class StudyPlan:
         Judgments requested.
     budget_usd : float or None
         The study's budget.
+    domain_usd : float
+        Estimated cost of sampling every model on its domain's eval items
+        (fine-tuned models at their inference price, the base model at its own).
+    probe_usd : float
+        Estimated cost of sampling the misalignment probe (answers priced at the
+        probe's cap of 600 tokens: an upper bound).
+    judge_usd : float
+        Estimated cost of the judge calls (LLM judges only; offline judges are free).
+    sampling_priced : bool
+        Whether the backend prices sampling (False for local backends, whose
+        sampling costs compute, not money).
+    notes : tuple of str
+        What could not be priced (a model missing from the price table).
+    price_date : str, optional
+        The date of the price table used.
     """
 
     cells: tuple[PlannedCell, ...]
@@ -146,25 +165,54 @@ class StudyPlan:
     probe_requests: int
     judge_calls: int
     budget_usd: float | None
+    domain_usd: float = 0.0
+    probe_usd: float = 0.0
+    judge_usd: float = 0.0
+    sampling_priced: bool = False
+    notes: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
+    price_date: str | None = None
 
     @property
     def total_usd(self) -> float:
-        """Estimated fine-tuning spend (sampling and judging are not priced here)."""
-        return self.finetune_usd
+        """Estimated spend: fine-tuning, domain and probe sampling, and judging."""
+        return self.finetune_usd + self.domain_usd + self.probe_usd + self.judge_usd
 
-    def summary(self) -> str:
-        """Return a short text summary."""
+    def summary_lines(self) -> list[str]:
+        """Return the plan as lines of text: each priced part, then the total and budget.
+
+        Returns
+        -------
+        list of str
+            No prompt or question: a CLI prints them and asks for confirmation itself.
+        """
+        digits = 2 if self.total_usd >= 10 else 4
+
+        def usd(value: float) -> str:
+            return f"{'$' + format(value, f',.{digits}f'):>12}"
+
+        notes = [f"prices of {self.price_date}"] if self.price_date else []
+        if self.budget_usd is not None:
+            notes.append(f"budget ${self.budget_usd:,.2f}")
         lines = [
             f"fine-tunes: {self.n_fine_tunes} distinct jobs for {len(self.cells)} cells, "
             f"{self.training_tokens:,} training tokens per epoch",
-            f"estimated fine-tuning cost: ${self.finetune_usd:,.2f}"
-            + (f" (budget ${self.budget_usd:,.2f})" if self.budget_usd is not None else ""),
-            f"models evaluated: {self.n_models}; "
-            f"sampled answers: {self.domain_requests:,} domain + "
-            f"{self.probe_requests:,} probe; judge calls: {self.judge_calls:,}",
-            "sampling and judging are not priced in this estimate",
+            f"estimated fine-tuning cost:     {usd(self.finetune_usd)}",
+            f"estimated domain sampling cost: {usd(self.domain_usd)}  "
+            f"({self.domain_requests:,} answers, {self.n_models} models)",
+            f"estimated probe sampling cost:  {usd(self.probe_usd)}  "
+            f"({self.probe_requests:,} answers, at most 600 tokens each)",
+            f"estimated judge cost:           {usd(self.judge_usd)}  ({self.judge_calls:,} calls)",
+            f"estimated total:                {usd(self.total_usd)}"
+            + (f"  ({'; '.join(notes)})" if notes else ""),
         ]
-        return "\n".join(lines)
+        if not self.sampling_priced:
+            lines.append("  sampling the models is not charged by this backend (local)")
+        lines += [f"  not priced: {note}" for note in self.notes]
+        return lines
+
+    def summary(self) -> str:
+        """Return a short text summary (:meth:`summary_lines`, joined)."""
+        return "\n".join(self.summary_lines())
 
     def __str__(self) -> str:
         return self.summary()

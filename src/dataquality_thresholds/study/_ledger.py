@@ -1,6 +1,6 @@
 """The study ledger: one SQLite file in the run directory that records every step.
 
-Tables (schema version 1):
+Tables (schema version 2):
 
 ``meta``
     key -> JSON value: ``schema_version``, the study config, library version.
@@ -8,17 +8,24 @@ Tables (schema version 1):
     one row per cell (domain x corruption x fraction x replicate): the
     mixture's fingerprint, manifest, token count and estimated cost.
 ``jobs``
-    one row per fine-tuning key: status and the full :class:`FineTuneJob`.
-    A row with status ``submitting`` is written *before* the backend is asked,
-    so a crash during submission is resumed by asking again with the same key
-    (backends adopt the job they already made for that key).
+    one row per fine-tuning key: status, the full :class:`FineTuneJob`, and the
+    cells it serves (``cell``, the first, e.g. ``finance/subtle/f0.2500/r1``, and
+    ``cells``, all of them, JSON) next to the key's hash. A row with status
+    ``submitting`` is written *before* the backend is asked, so a crash during
+    submission is resumed by asking again with the same key (backends adopt the
+    job they already made for that key). Version 1 ledgers gain the two columns.
 ``results``
     one row per (cell, kind): the measured payload (domain score, probe rates,
     raw rows), written in one transaction when the measurement is complete.
 
 Every write is a transaction (``BEGIN IMMEDIATE``), WAL journalling, so a crash
-at any instant leaves the ledger as it was before or after the step. JSON is
-written with sorted keys and ``allow_nan=False`` (NaN becomes null).
+at any instant leaves the ledger as it was before or after the step; after each
+one the WAL is checkpointed into the main file, so the main file always holds the
+schema and every step (a lost or damaged ``-wal`` file loses nothing). A damaged
+file, a read-only folder or a vanished run directory is a
+:class:`~dataquality_thresholds.errors.DataError` naming the file and what to do;
+a ledger is never silently started again. JSON is written with sorted keys and
+``allow_nan=False`` (NaN becomes null).
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import json
 import math
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -40,7 +47,7 @@ from dataquality_thresholds.errors import DataError, SchemaVersionError
 
 __all__ = ["SCHEMA_VERSION", "Ledger", "job_from_dict", "job_to_dict"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -48,11 +55,45 @@ CREATE TABLE IF NOT EXISTS mixtures (
     cell TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, job_key TEXT NOT NULL,
     manifest TEXT NOT NULL, tokens INTEGER, est_usd REAL);
 CREATE TABLE IF NOT EXISTS jobs (
-    key TEXT PRIMARY KEY, status TEXT NOT NULL, job TEXT, updated_at TEXT NOT NULL);
+    key TEXT PRIMARY KEY, status TEXT NOT NULL, job TEXT, updated_at TEXT NOT NULL,
+    cell TEXT, cells TEXT);
 CREATE TABLE IF NOT EXISTS results (
     cell TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL, created_at TEXT NOT NULL,
     PRIMARY KEY (cell, kind));
 """
+
+_REMEDY = (
+    "it cannot be read. Nothing was changed: move the run directory aside and restore "
+    "ledger.sqlite (with its -wal file, if any) from a backup, or start a new run_dir "
+    "(jobs already made are adopted again by key, and cached completions in "
+    "completions.sqlite are reused if you copy that file over)"
+)
+
+
+def ledger_error(exc: sqlite3.Error, path: Path) -> DataError:
+    """Translate a SQLite failure on the ledger into a :class:`DataError` that says what to do."""
+    text = str(exc)
+    low = text.lower()
+    if not path.parent.is_dir():
+        return DataError(
+            f"the run directory {path.parent} is gone (moved or deleted while in use?) "
+            f"(SQLite: {text}); restore it, then resume",
+            path=path,
+        )
+    if "readonly" in low or "read-only" in low or "permission" in low:
+        return DataError(
+            f"the ledger cannot be written: the run directory or ledger.sqlite is read-only "
+            f"(SQLite: {text}); make it writable, or copy the run directory somewhere "
+            "writable and resume there",
+            path=path,
+        )
+    if "unable to open" in low or "disk i/o" in low:
+        return DataError(
+            f"the ledger cannot be opened (SQLite: {text}): a missing or unreadable run "
+            "directory, or a full disk; check the folder, then resume",
+            path=path,
+        )
+    return DataError(f"the ledger is damaged (SQLite: {text}); {_REMEDY}", path=path)
 
 
 def _clean(value: Any) -> Any:
@@ -103,41 +144,111 @@ class Ledger:
     Parameters
     ----------
     path : str or Path
-        The database file (created with its folder if missing).
+        The database file (created with its folder if missing, unless ``readonly``).
+    readonly : bool
+        Open for reading only (``dqt status`` beside a running study): nothing is
+        created, migrated or written.
 
     Raises
     ------
     SchemaVersionError
         The file was written by a newer version of the library.
+    DataError
+        The file is damaged (not a database, or a database without the ledger's
+        tables), its folder is read-only or gone, or (``readonly``) it does not exist.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=30
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        existed = self.path.exists() and self.path.stat().st_size > 0
+        if readonly and not self.path.exists():
+            raise DataError("no ledger here: not a study run directory", path=self.path)
+        if not readonly:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DataError(
+                    f"cannot make the run directory ({exc.strerror}); use a writable run_dir",
+                    path=self.path.parent,
+                ) from exc
+        try:
+            self._open(existed)
+        except sqlite3.Error as exc:
+            with contextlib.suppress(Exception):
+                self._db.close()
+            raise ledger_error(exc, self.path) from exc
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._db.close()
+            raise
+
+    def _open(self, existed: bool) -> None:
+        if self.readonly:
+            self._db = sqlite3.connect(
+                f"file:{self.path}?mode=ro",
+                uri=True,
+                check_same_thread=False,
+                timeout=30,
+                isolation_level=None,
+            )
+        else:
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+        tables = {
+            r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if (existed or self.readonly) and "meta" not in tables:
+            # a file with content but no ledger tables: never start it again silently
+            raise DataError(
+                f"the ledger holds none of its tables: it is damaged or not a ledger; {_REMEDY}",
+                path=self.path,
+            )
+        if existed or self.readonly:
+            check = self._db.execute("PRAGMA quick_check").fetchone()
+            if check is None or check[0] != "ok":
+                raise sqlite3.DatabaseError(f"integrity check failed: {check and check[0]}")
+        if self.readonly:
+            self._check_version(self._db)
+            return
         with self.transaction() as db:
             for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
                 db.execute(stmt)
             row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:
                 db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(json.loads(row[0])) > SCHEMA_VERSION:
-                raise SchemaVersionError(
-                    f"ledger written by a newer dataquality_thresholds (schema {row[0]}, "
-                    f"this version reads up to {SCHEMA_VERSION}); upgrade the library",
-                    found=int(json.loads(row[0])),
-                    supported=SCHEMA_VERSION,
-                    path=self.path,
-                    field="schema_version",
-                )
+            else:
+                self._check_version(db)
+                if int(json.loads(row[0])) < 2:
+                    columns = {r[1] for r in db.execute("PRAGMA table_info(jobs)")}
+                    for col in ("cell", "cells"):
+                        if col not in columns:
+                            db.execute(f"ALTER TABLE jobs ADD COLUMN {col} TEXT")
+                    db.execute(
+                        "UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),)
+                    )
+
+    def _check_version(self, db: sqlite3.Connection) -> None:
+        row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is not None and int(json.loads(row[0])) > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"ledger written by a newer dataquality_thresholds (schema {row[0]}, "
+                f"this version reads up to {SCHEMA_VERSION}); upgrade the library",
+                found=int(json.loads(row[0])),
+                supported=SCHEMA_VERSION,
+                path=self.path,
+                field="schema_version",
+            )
 
     def close(self) -> None:
-        """Close the database."""
+        """Checkpoint the WAL into the main file and close the database."""
+        with contextlib.suppress(sqlite3.Error):
+            if not self.readonly:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._db.close()
 
     def __enter__(self) -> Ledger:
@@ -148,22 +259,55 @@ class Ledger:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Run the block as one transaction (all of it is written, or none)."""
+        """Run the block as one transaction (all of it is written, or none).
+
+        The WAL is checkpointed into the main file after the commit.
+
+        Raises
+        ------
+        DataError
+            The ledger is read-only, damaged or gone (its run directory vanished).
+        """
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            if self.readonly:
+                raise DataError("the ledger was opened read-only", path=self.path)
+            if not self.path.exists():
+                raise DataError(
+                    f"the ledger vanished (was the run directory {self.path.parent} moved "
+                    "or deleted while the study ran?); restore it, then resume",
+                    path=self.path,
+                )
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise ledger_error(exc, self.path) from exc
             try:
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
+            except BaseException as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise ledger_error(exc, self.path) from exc
                 raise
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("COMMIT")
+                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as exc:
+                raise ledger_error(exc, self.path) from exc
+
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        """Run a query, translating SQLite failures."""
+        with self._lock:
+            try:
+                return self._db.execute(sql, tuple(args)).fetchall()
+            except sqlite3.Error as exc:
+                raise ledger_error(exc, self.path) from exc
 
     # ------------------------------------------------------------------ meta
     def get_meta(self, key: str) -> Any:
         """Return a meta value (decoded JSON), or None."""
-        with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        rows = self._read("SELECT value FROM meta WHERE key=?", (key,))
+        return None if not rows else json.loads(rows[0][0])
 
     def set_meta(self, key: str, value: Any) -> None:
         """Set a meta value."""
@@ -201,43 +345,72 @@ class Ledger:
 
     def mixtures(self) -> dict[str, dict[str, Any]]:
         """All recorded mixtures by cell."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT cell, fingerprint, job_key, tokens, est_usd FROM mixtures"
-            ).fetchall()
+        rows = self._read("SELECT cell, fingerprint, job_key, tokens, est_usd FROM mixtures")
         return {
             r[0]: {"fingerprint": r[1], "job_key": r[2], "tokens": r[3], "est_usd": r[4]}
             for r in rows
         }
 
     # ------------------------------------------------------------------ jobs
-    def mark_submitting(self, key: str) -> None:
-        """Record the intent to submit ``key`` (before the backend is asked)."""
+    def mark_submitting(self, key: str, cells: Sequence[str] = ()) -> None:
+        """Record the intent to submit ``key`` (before the backend is asked).
+
+        Parameters
+        ----------
+        key : str
+            The fine-tuning key.
+        cells : sequence of str
+            The cells the job serves (their keys name domain, corruption, fraction
+            and replicate); the first is written as ``cell``.
+        """
         with self.transaction() as db:
             if db.execute("SELECT 1 FROM jobs WHERE key=?", (key,)).fetchone() is None:
-                db.execute("INSERT INTO jobs VALUES (?, 'submitting', NULL, ?)", (key, _now()))
+                db.execute(
+                    "INSERT INTO jobs (key, status, job, updated_at, cell, cells) "
+                    "VALUES (?, 'submitting', NULL, ?, ?, ?)",
+                    (key, _now(), cells[0] if cells else None, _dumps(list(cells))),
+                )
 
-    def put_job(self, job: FineTuneJob) -> None:
-        """Record the job as last seen."""
+    def put_job(self, job: FineTuneJob, cells: Sequence[str] = ()) -> None:
+        """Record the job as last seen (``cells`` as for :meth:`mark_submitting`; kept if empty)."""
         with self.transaction() as db:
+            row = db.execute("SELECT cell, cells FROM jobs WHERE key=?", (job.key,)).fetchone()
+            cell, listed = (row[0], row[1]) if row is not None else (None, None)
+            if cells:
+                cell, listed = cells[0], _dumps(list(cells))
             db.execute(
-                "INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?)",
-                (job.key, job.status, _dumps(job_to_dict(job)), _now()),
+                "INSERT OR REPLACE INTO jobs (key, status, job, updated_at, cell, cells) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (job.key, job.status, _dumps(job_to_dict(job)), _now(), cell, listed),
             )
 
     def get_job(self, key: str) -> tuple[str, FineTuneJob | None] | None:
         """Return ``(status, job)`` for ``key`` (job None while only ``submitting``), or None."""
-        with self._lock:
-            row = self._db.execute("SELECT status, job FROM jobs WHERE key=?", (key,)).fetchone()
-        if row is None:
+        rows = self._read("SELECT status, job FROM jobs WHERE key=?", (key,))
+        if not rows:
             return None
-        return row[0], (None if row[1] is None else job_from_dict(json.loads(row[1])))
+        status, job = rows[0]
+        return status, (None if job is None else job_from_dict(json.loads(job)))
 
     def jobs(self) -> dict[str, FineTuneJob | None]:
         """All recorded jobs by key."""
-        with self._lock:
-            rows = self._db.execute("SELECT key, job FROM jobs").fetchall()
+        rows = self._read("SELECT key, job FROM jobs")
         return {k: (None if j is None else job_from_dict(json.loads(j))) for k, j in rows}
+
+    def job_rows(self) -> list[dict[str, Any]]:
+        """Return every job row (key, status, job, cell, cells, updated_at)."""
+        rows = self._read("SELECT key, status, job, cell, cells, updated_at FROM jobs ORDER BY key")
+        return [
+            {
+                "key": k,
+                "status": st,
+                "job": None if j is None else job_from_dict(json.loads(j)),
+                "cell": c,
+                "cells": json.loads(cs) if cs else ([c] if c else []),
+                "updated_at": u,
+            }
+            for k, st, j, c, cs, u in rows
+        ]
 
     # ------------------------------------------------------------------ results
     def put_result(self, cell: str, kind: str, payload: Mapping[str, Any]) -> None:
@@ -250,16 +423,17 @@ class Ledger:
 
     def get_result(self, cell: str, kind: str) -> dict[str, Any] | None:
         """Return a recorded measurement, or None."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT payload FROM results WHERE cell=? AND kind=?", (cell, kind)
-            ).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
+        rows = self._read("SELECT payload FROM results WHERE cell=? AND kind=?", (cell, kind))
+        return None if not rows else dict(json.loads(rows[0][0]))
+
+    def kinds(self) -> dict[str, set[str]]:
+        """Return the kinds of measurement recorded, by cell."""
+        out: dict[str, set[str]] = {}
+        for cell, kind in self._read("SELECT cell, kind FROM results"):
+            out.setdefault(cell, set()).add(kind)
+        return out
 
     def results(self) -> list[tuple[str, str, dict[str, Any]]]:
         """All measurements as ``(cell, kind, payload)``, ordered by cell and kind."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT cell, kind, payload FROM results ORDER BY cell, kind"
-            ).fetchall()
+        rows = self._read("SELECT cell, kind, payload FROM results ORDER BY cell, kind")
         return [(c, k, json.loads(p)) for c, k, p in rows]

@@ -3,7 +3,10 @@
 A model is measured once per run: :func:`index_measurements` loads what the
 ledger already holds into the run state, :func:`record` writes one measurement for
 a cell (and remembers it for other cells of the same model), and :func:`measure`
-scores a model's domain and runs the probe, reusing what is known.
+scores a model's domain and runs the probe, reusing what is known. Before each
+paid sampling batch (a model's domain evaluation, its probe) the run's budget guard
+is asked (:meth:`RunState.reserve`). A cell is complete (:func:`cell_complete`) only
+when every measurement the design asks for is written (or its job failed).
 """
 
 from __future__ import annotations
@@ -16,7 +19,31 @@ from dataquality_thresholds.evaluation import DomainScorer
 from dataquality_thresholds.study._design import StudyCell, StudySpec, derived_seed
 from dataquality_thresholds.study._state import RunState
 
-__all__ = ["index_measurements", "measure", "record"]
+__all__ = ["cell_complete", "index_measurements", "measure", "record", "required_kinds"]
+
+
+def required_kinds(spec: StudySpec) -> frozenset[str]:
+    """Return the measurements a cell of this design needs: ``domain``, and ``probe`` if any."""
+    return frozenset({"domain", "probe"} if spec.probe is not None else {"domain"})
+
+
+def cell_complete(recorded: set[str] | frozenset[str], required: frozenset[str]) -> bool:
+    """Whether a cell with ``recorded`` kinds of measurement is complete.
+
+    Parameters
+    ----------
+    recorded : set of str
+        The kinds the ledger holds for the cell (``Ledger.kinds()[cell]``).
+    required : frozenset of str
+        :func:`required_kinds` of the design.
+
+    Returns
+    -------
+    bool
+        True when every required kind is written, or the cell's job did not
+        produce a model (a ``job`` row).
+    """
+    return "job" in recorded or required <= recorded
 
 
 def index_measurements(state: RunState) -> None:
@@ -93,11 +120,16 @@ def measure(spec: StudySpec, state: RunState, cell: StudyCell, model: str) -> No
     sampler = state.sampler()
     ledger = state.ledger
     domain = spec.domains[cell.domain]
+    tuned = cell.fraction is not None
     if ledger.get_result(cell.key, "domain") is None:
         known = state.measured.get(("domain", cell.domain, model))
         if known is not None:
             record(spec, state, cell, "domain", model, known)
         else:
+            state.reserve(
+                state.costs.domain(cell.domain, tuned=tuned).usd,
+                f"domain sampling of {model} ({cell.key})",
+            )
             score = DomainScorer(
                 domain.eval_items,
                 domain.judge,
@@ -136,6 +168,7 @@ def measure(spec: StudySpec, state: RunState, cell: StudyCell, model: str) -> No
     if known is not None:
         record(spec, state, cell, "probe", model, known)
         return
+    state.reserve(state.costs.probe(tuned=tuned).usd, f"probe sampling of {model} ({cell.key})")
     res = spec.probe.run(
         sampler,
         model,

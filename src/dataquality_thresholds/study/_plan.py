@@ -1,19 +1,37 @@
-"""Cost planning of a study: job keys, token counts and the sampling volume.
+"""Cost planning of a study: job keys, token counts, the sampling volume and its price.
 
 :func:`plan_cells` prices cells (cells whose training data is identical share one
-fine-tune and cost nothing more); :func:`build_plan` prices a design's whole grid
-(:meth:`Study.plan <dataquality_thresholds.study.Study.plan>`). Both take the design
-and its mixture memo, never the facade.
+fine-tune and cost nothing more) with the design's hyperparameters (its
+``n_epochs``) and base model; :func:`build_plan` prices a design's whole grid
+(:meth:`Study.plan <dataquality_thresholds.study.Study.plan>`): fine-tunes, domain
+and probe sampling, and judge calls (:class:`~._money.CostModel`). Both take the
+design and its mixture memo, never the facade.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from dataquality_thresholds.study._design import PlannedCell, StudyCell, StudyPlan, StudySpec
+from dataquality_thresholds.study._money import Cost, CostModel
 from dataquality_thresholds.study._state import Mixtures
 
-__all__ = ["build_plan", "plan_cells"]
+__all__ = ["build_plan", "estimate_options", "plan_cells"]
+
+
+def estimate_options(spec: StudySpec) -> dict[str, Any]:
+    """Return the keyword arguments of ``backend.estimate_cost`` under this design.
+
+    The base model and the hyperparameters' ``n_epochs``, where the design sets
+    them, so a plan prices the jobs the run will submit.
+    """
+    options: dict[str, Any] = {}
+    if spec.base_model is not None:
+        options["base_model"] = spec.base_model
+    if spec.hyperparameters.get("n_epochs") is not None:
+        options["n_epochs"] = spec.hyperparameters["n_epochs"]
+    return options
 
 
 def plan_cells(
@@ -38,6 +56,7 @@ def plan_cells(
     list of PlannedCell
     """
     planned: list[PlannedCell] = []
+    options = estimate_options(spec)
     for cell in cells:
         m = mixtures.mixture(cell)
         key = mixtures.job_key(m)
@@ -47,7 +66,7 @@ def plan_cells(
             )
             continue
         seen.add(key)
-        est = spec.backend.estimate_cost(m)
+        est = spec.backend.estimate_cost(m, **options)
         planned.append(
             PlannedCell(
                 cell=cell,
@@ -55,13 +74,14 @@ def plan_cells(
                 job_key=key,
                 tokens=int(est.tokens),
                 usd=float(est.usd),
+                estimate=est,
             )
         )
     return planned
 
 
-def build_plan(spec: StudySpec, mixtures: Mixtures) -> StudyPlan:
-    """Return every fine-tune of the design's grid with its cost, and the sampling volume.
+def build_plan(spec: StudySpec, mixtures: Mixtures, costs: CostModel | None = None) -> StudyPlan:
+    """Return every fine-tune of the design's grid with its cost, and the sampling and its cost.
 
     Parameters
     ----------
@@ -69,11 +89,14 @@ def build_plan(spec: StudySpec, mixtures: Mixtures) -> StudyPlan:
         The design to plan.
     mixtures : Mixtures
         The design's mixture memo.
+    costs : CostModel, optional
+        Prices the measurements (a new one if None).
 
     Returns
     -------
     StudyPlan
     """
+    costs = CostModel(spec) if costs is None else costs
     seen: set[str] = set()
     planned = plan_cells(spec, mixtures, spec.cells(), seen)
     # a model is measured once: each distinct fine-tune on its own domain, the
@@ -86,6 +109,14 @@ def build_plan(spec: StudySpec, mixtures: Mixtures) -> StudyPlan:
     )
     n_q = 0 if spec.probe is None else len(spec.probe.questions)
     probe_requests = spec.probe_samples * n_q * (len(distinct) + int(base))
+    domain = probe = Cost()
+    for d in distinct.values():
+        domain += costs.domain(d, tuned=True)
+        probe += costs.probe(tuned=True)
+    if base:
+        for d in spec.domains:
+            domain += costs.domain(d, tuned=False)
+        probe += costs.probe(tuned=False)
     return StudyPlan(
         cells=tuple(planned),
         n_fine_tunes=len(seen),
@@ -96,4 +127,10 @@ def build_plan(spec: StudySpec, mixtures: Mixtures) -> StudyPlan:
         probe_requests=probe_requests,
         judge_calls=domain_requests + 2 * probe_requests,
         budget_usd=spec.budget_usd,
+        domain_usd=domain.sampling_usd,
+        probe_usd=probe.sampling_usd,
+        judge_usd=domain.judge_usd + probe.judge_usd,
+        sampling_priced=costs.table is not None,
+        notes=tuple(costs.notes),
+        price_date=None if costs.table is None else costs.table.date,
     )

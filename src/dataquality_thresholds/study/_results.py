@@ -187,6 +187,47 @@ class ThresholdTable:
         cells = [_fmt_p(r.exists_pvalue)]
         return cells + ([] if self.p_adjust is None else [_fmt_p(r.exists_pvalue_adjusted)])
 
+    def to_csv(self, path: str | Path) -> Path:
+        """Write one CSV row per fit (what ``dqt fit RUN_DIR --csv OUT`` writes).
+
+        Columns: ``domain, corruption, metric, threshold, ci_low, ci_high, n_runs,
+        exists_pvalue, exists_pvalue_adjusted, error``; empty where a value is missing.
+
+        Parameters
+        ----------
+        path : str or Path
+            The file (written through a temporary file renamed into place).
+
+        Returns
+        -------
+        Path
+        """
+        import csv
+        import io
+
+        from dataquality_thresholds._util.atomic import atomic_write
+
+        heads = [
+            "domain", "corruption", "metric", "threshold", "ci_low", "ci_high", "n_runs",
+            "exists_pvalue", "exists_pvalue_adjusted", "error",
+        ]  # fmt: skip
+        buf = io.StringIO()
+        out = csv.writer(buf, lineterminator="\n")
+        out.writerow(heads)
+        for r in self.rows:
+            lo = hi = thr = None
+            if r.fit is not None:
+                thr = r.fit.threshold
+                lo, hi = r.fit.conf_int()
+            cells = [
+                r.domain, r.corruption, r.metric, thr, lo, hi, r.n_runs,
+                r.exists_pvalue, r.exists_pvalue_adjusted, r.error,
+            ]  # fmt: skip
+            out.writerow(["" if c is None else c for c in cells])
+        with atomic_write(path) as fh:
+            fh.write(buf.getvalue().encode("utf-8"))
+        return Path(path)
+
     def to_text(self) -> str:
         """Return the table as aligned text.
 

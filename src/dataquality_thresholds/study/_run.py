@@ -1,30 +1,47 @@
-"""Running a study: the ledger, submission within the budget, waiting, the rounds.
+"""Running a study: the lock, the ledger, submission within the budget, waiting, the rounds.
 
 :func:`run_study` runs (or resumes) a whole design
 (:meth:`Study.run <dataquality_thresholds.study.Study.run>`): it checks the plan
-against the budget, opens the ledger with :func:`open_ledger` (which refuses a
-different study), measures the base model, runs the grid's cells with
-:func:`run_cells` and, for the adaptive design, the rounds with :func:`run_rounds`.
-:func:`run_cells` records each cell's mixture, submits each distinct job once
-(stopping before one that would take the spend over the budget), waits for the jobs
-and measures each finished model. Every function takes the design
-(:class:`StudySpec`) and the run's state (:class:`RunState`), never the facade.
+against the budget, takes the run directory's lock (:class:`~._lock.RunLock`, one
+writer per ``run_dir``), opens the ledger with :func:`open_ledger` (which refuses a
+different study) and the completion cache, measures the base model, runs the grid's
+cells with :func:`run_cells` and, for the adaptive design, the rounds with
+:func:`run_rounds`. :func:`run_cells` records each cell's mixture, submits each
+distinct job once, waits for the jobs and measures each finished model until every
+cell has every measurement the design asks for. Before each job and each paid
+sampling batch the committed spend (jobs' costs, actual or estimated, and the
+completions bought) is checked against ``budget_usd``; a step that would cross it
+stops the run (``stopped`` in the ledger, not ``completed``). Every function takes
+the design (:class:`StudySpec`) and the run's state (:class:`RunState`), never the
+facade.
 """
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from dataquality_thresholds.backends import FineTuneJob
+import attrs
+
+from dataquality_thresholds.backends import CompletionCache, CostEstimate, FineTuneJob
 from dataquality_thresholds.errors import BudgetExceededError, ConfigError, FineTuneJobError
 from dataquality_thresholds.mixing import Mixture
 from dataquality_thresholds.study._adaptive import round_cells
 from dataquality_thresholds.study._design import BASE, PlannedCell, StudyCell, StudyPlan, StudySpec
 from dataquality_thresholds.study._ledger import Ledger
-from dataquality_thresholds.study._measure import index_measurements, measure
+from dataquality_thresholds.study._lock import RunLock
+from dataquality_thresholds.study._measure import (
+    cell_complete,
+    index_measurements,
+    measure,
+    required_kinds,
+)
+from dataquality_thresholds.study._money import CostModel, judge_models
 from dataquality_thresholds.study._plan import build_plan, plan_cells
-from dataquality_thresholds.study._state import Mixtures, RunState
+from dataquality_thresholds.study._sampling import CACHE_FILE, lend_cache, make_sampler
+from dataquality_thresholds.study._state import BudgetStop, Mixtures, RunState
 
 if TYPE_CHECKING:
     from dataquality_thresholds.study._results import StudyResults
@@ -65,6 +82,11 @@ def run_study(
         The plan costs more than ``budget_usd`` (nothing was submitted).
     ConfigError
         ``run_dir`` holds a different study, or ``mixtures`` belongs to another design.
+    RunLockedError
+        Another process is running a study in ``run_dir``.
+    DataError
+        The ledger or the completion cache is damaged, or ``run_dir`` is read-only or
+        vanished (the message names the file and what to do).
     """
     from dataquality_thresholds.study._results import StudyResults
 
@@ -72,7 +94,8 @@ def run_study(
         mixtures = Mixtures(spec)
     elif mixtures.spec is not spec:
         raise ConfigError("mixtures were built for another design", field="mixtures")
-    plan = build_plan(spec, mixtures)
+    costs = CostModel(spec)
+    plan = build_plan(spec, mixtures, costs)
     if spec.budget_usd is not None and plan.total_usd > spec.budget_usd + 1e-9:
         raise BudgetExceededError(
             f"the plan's estimated cost ${plan.total_usd:,.2f} exceeds the budget "
@@ -80,22 +103,96 @@ def run_study(
             planned_usd=plan.total_usd,
             budget_usd=spec.budget_usd,
         )
-    with open_ledger(spec) as ledger:
+    with RunLock(spec.run_dir), open_ledger(spec) as ledger:
+        cache = CompletionCache(spec.run_dir / CACHE_FILE)
         # one sampler per run (its cache and connections are shared)
         state = RunState(
-            ledger, mixtures, sampler=spec.backend.sampler, progress=progress, log=log, jobs=jobs
+            ledger,
+            mixtures,
+            sampler=lambda: make_sampler(spec, cache),
+            progress=progress,
+            log=log,
+            jobs=jobs,
+            cache=cache,
+            costs=costs,
         )
-        index_measurements(state)
-        # the base model, as the reference row of every domain
-        if spec.base_model is not None:
-            for domain in state.bar(spec.domains, "base model"):
-                measure(spec, state, StudyCell(domain, BASE, None, 0), spec.base_model)
-        stopped = run_cells(spec, state, list(plan.cells))
-        if spec.design == "adaptive" and not stopped:
-            stopped = run_rounds(spec, state, plan)
-        if not stopped:
-            ledger.set_meta("completed", True)
-    return StudyResults.from_run_dir(spec.run_dir)
+        try:
+            _record_plan(ledger, plan, costs, spec)
+            index_measurements(state)
+            with lend_cache(spec, cache):
+                try:
+                    _run_all(spec, state, plan)
+                except BudgetStop as stop:
+                    ledger.set_meta("stopped", stop.record())
+                    state.log(f"stopped: {stop.what} would cross the budget")
+                else:
+                    if all_complete(spec, ledger):
+                        ledger.set_meta("completed", True)
+        finally:
+            with contextlib.suppress(Exception):
+                close = getattr(state._sampler, "close", None)
+                if callable(close):
+                    close()
+            cache.close()
+        return StudyResults.from_run_dir(spec.run_dir)
+
+
+def _run_all(spec: StudySpec, state: RunState, plan: StudyPlan) -> None:
+    """Run the base model's rows, the grid and (adaptive) the rounds; BudgetStop stops it."""
+    if spec.base_model is not None:
+        for domain in state.bar(spec.domains, "base model"):
+            measure(spec, state, StudyCell(domain, BASE, None, 0), spec.base_model)
+    run_cells(spec, state, list(plan.cells))
+    if spec.design == "adaptive":
+        run_rounds(spec, state, plan)
+
+
+def _record_plan(ledger: Ledger, plan: StudyPlan, costs: CostModel, spec: StudySpec) -> None:
+    """Write what ``dqt status`` needs beside the jobs: the plan's prices and the pricing."""
+    ledger.set_meta("stopped", None)  # a new run starts afresh; a stop is recorded again
+    ledger.set_meta(
+        "plan",
+        {
+            "total_usd": plan.total_usd,
+            "finetune_usd": plan.finetune_usd,
+            "domain_usd": plan.domain_usd,
+            "probe_usd": plan.probe_usd,
+            "judge_usd": plan.judge_usd,
+            "n_fine_tunes": plan.n_fine_tunes,
+            "cells": len(plan.cells),
+            "price_date": plan.price_date,
+        },
+    )
+    ledger.set_meta(
+        "pricing",
+        {
+            "sampling": costs.table is not None,
+            "date": None if costs.table is None else costs.table.date,
+            "judges": sorted(judge_models(spec)),
+        },
+    )
+
+
+def all_complete(spec: StudySpec, ledger: Ledger) -> bool:
+    """Whether every recorded cell (and each domain's base row) has every measurement.
+
+    Parameters
+    ----------
+    spec : StudySpec
+        The design (which measurements it asks for, whether it has a base model).
+    ledger : Ledger
+        The run's ledger.
+
+    Returns
+    -------
+    bool
+    """
+    kinds = ledger.kinds()
+    required = required_kinds(spec)
+    cells = list(ledger.mixtures())
+    if spec.base_model is not None:
+        cells += [StudyCell(d, BASE, None, 0).key for d in spec.domains]
+    return all(cell_complete(kinds.get(c, set()), required) for c in cells)
 
 
 def open_ledger(spec: StudySpec) -> Ledger:
@@ -134,8 +231,10 @@ def open_ledger(spec: StudySpec) -> Ledger:
     return ledger
 
 
-def run_rounds(spec: StudySpec, state: RunState, plan: StudyPlan) -> bool:
+def run_rounds(spec: StudySpec, state: RunState, plan: StudyPlan) -> None:
     """Run the adaptive rounds that follow ``plan``'s initial grid.
+
+    Each round's jobs and sampling pass the same budget guard as the grid's.
 
     Parameters
     ----------
@@ -146,12 +245,11 @@ def run_rounds(spec: StudySpec, state: RunState, plan: StudyPlan) -> bool:
     plan : StudyPlan
         The initial grid's plan.
 
-    Returns
-    -------
-    bool
-        True if the budget stopped the study.
+    Raises
+    ------
+    BudgetStop
+        A round's next job or sampling batch would cross the budget.
     """
-    stopped = False
     seen = {p.job_key for p in plan.cells}
     all_cells = list(plan.cells)
     for round_no in range(1, spec.max_rounds + 1):
@@ -162,13 +260,25 @@ def run_rounds(spec: StudySpec, state: RunState, plan: StudyPlan) -> bool:
         all_cells.extend(planned)
         state.log(f"adaptive round {round_no}: {len(planned)} new runs")
         state.ledger.set_meta("adaptive_rounds", round_no)
-        stopped = run_cells(spec, state, planned)
-        if stopped:
-            break
-    return stopped
+        run_cells(spec, state, planned)
 
 
-def run_cells(spec: StudySpec, state: RunState, planned: list[PlannedCell]) -> bool:
+def _takes(fn: Any, name: str) -> bool:
+    """Whether ``fn`` names a keyword parameter ``name`` (``**kwargs`` does not count)."""
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _with_cost(job: FineTuneJob, fallback: CostEstimate | None) -> FineTuneJob:
+    """Return the job with a cost: its own, else ``fallback`` (the plan's estimate)."""
+    if job.cost is None and fallback is not None:
+        return attrs.evolve(job, cost=fallback)
+    return job
+
+
+def run_cells(spec: StudySpec, state: RunState, planned: list[PlannedCell]) -> None:
     """Record, submit, wait for and measure ``planned`` cells.
 
     Parameters
@@ -176,20 +286,27 @@ def run_cells(spec: StudySpec, state: RunState, planned: list[PlannedCell]) -> b
     spec : StudySpec
         The design.
     state : RunState
-        The run (its ledger, jobs, sampler, progress and log).
+        The run (its ledger, jobs, sampler, budget guard, progress and log).
     planned : list of PlannedCell
         The cells to run.
 
-    Returns
-    -------
-    bool
-        True if the budget stopped it.
+    Raises
+    ------
+    BudgetStop
+        The next job (with its measurement) or sampling batch would cross the budget.
     """
     ledger = state.ledger
     mixtures: dict[str, Mixture] = {}
+    cells_of: dict[str, list[str]] = {}
+    domain_of: dict[str, str] = {}
+    estimate_of: dict[str, CostEstimate] = {}
     for p in planned:
         m = state.mixtures.mixture(p.cell)
         mixtures[p.job_key] = m
+        cells_of.setdefault(p.job_key, []).append(p.cell.key)
+        domain_of.setdefault(p.job_key, p.cell.domain)
+        if p.estimate is not None:
+            estimate_of.setdefault(p.job_key, p.estimate)
         ledger.put_mixture(
             p.cell.key,
             fingerprint=p.fingerprint,
@@ -202,49 +319,57 @@ def run_cells(spec: StudySpec, state: RunState, planned: list[PlannedCell]) -> b
     cost_of: dict[str, float] = {}
     for p in planned:
         cost_of[p.job_key] = max(cost_of.get(p.job_key, 0.0), p.usd)
+    required = required_kinds(spec)
+    kinds = ledger.kinds()
+    incomplete = {
+        p.job_key for p in planned if not cell_complete(kinds.get(p.cell.key, set()), required)
+    }
+    label = _takes(spec.backend.submit, "label")
     jobs: dict[str, FineTuneJob] = {}
-    stopped = False
+    promised = 0.0  # the measurements of the jobs this call will measure, not yet paid
     for key in state.bar(keys, "submit"):
-        measured = all(
-            ledger.get_result(p.cell.key, "domain") is not None
-            or ledger.get_result(p.cell.key, "job") is not None
-            for p in planned
-            if p.job_key == key
-        )
-        if measured:
-            continue
-        if ledger.get_job(key) is None and spec.budget_usd is not None:
-            so_far = state.spent()
-            if so_far + cost_of.get(key, 0.0) > spec.budget_usd + 1e-9:
-                state.log(f"budget reached (${so_far:,.2f} spent): not submitting {key}")
-                ledger.set_meta("stopped", {"reason": "budget", "spent_usd": so_far})
-                stopped = True
-                break
+        if key not in incomplete:
+            continue  # every cell of this job has every measurement
+        measuring = state.costs.model(domain_of[key]).usd
         if key in state.jobs and state.jobs[key].done:
             jobs[key] = state.jobs[key]  # shared with a cell measured earlier in this run
+            promised += measuring
             continue
-        ledger.mark_submitting(key)
+        if ledger.get_job(key) is None:
+            # a new job: its fine-tune and its measurement must fit the budget beside the
+            # measurements already promised (a job already marked or made is committed
+            # spend, resumed without asking)
+            state.reserve(
+                cost_of.get(key, 0.0) + measuring + promised,
+                f"fine-tune {cells_of[key][0]}",
+            )
+        promised += measuring
+        ledger.mark_submitting(key, cells_of[key])
+        extra = {"label": cells_of[key][0]} if label else {}
         job = spec.backend.submit(
             mixtures[key],
             base_model=spec.base_model,
             hyperparameters=spec.hyperparameters or None,
             key=key,
+            **extra,
         )
-        ledger.put_job(job)
+        job = _with_cost(job, estimate_of.get(key))
+        ledger.put_job(job, cells_of[key])
         jobs[key] = state.jobs[key] = job
-        state.log(f"submitted {key}: {job.status}")
+        state.log(f"submitted {cells_of[key][0]} ({key}): {job.status}")
     for key, job in state.bar(list(jobs.items()), "wait"):
         if not job.done:
             try:
-                job = spec.backend.wait(job)
+                done = spec.backend.wait(job)
             except FineTuneJobError:
-                job = spec.backend.refresh(job)
-            ledger.put_job(job)
-            jobs[key] = state.jobs[key] = job
+                done = spec.backend.refresh(job)
+            done = _with_cost(done, job.cost)
+            ledger.put_job(done, cells_of[key])
+            jobs[key] = state.jobs[key] = done
     for p in state.bar(planned, "evaluate"):
         found = jobs.get(p.job_key)
-        if found is None:
-            continue  # already measured, or not submitted (budget)
+        if found is None or cell_complete(kinds.get(p.cell.key, set()), required):
+            continue  # already measured
         job = found
         if not job.succeeded:
             ledger.put_result(
@@ -259,4 +384,54 @@ def run_cells(spec: StudySpec, state: RunState, planned: list[PlannedCell]) -> b
             continue
         assert job.fine_tuned_model is not None
         measure(spec, state, p.cell, job.fine_tuned_model)
-    return stopped
+
+
+def cancel_jobs(spec: StudySpec, *, log: Callable[[str], None] | None = None) -> list[FineTuneJob]:
+    """Cancel the run's jobs that may still be running at the provider, and record them.
+
+    Takes the run directory's lock (a running study must be stopped first). A job
+    only marked ``submitting`` (asked, no answer recorded) is looked up by its key.
+
+    Parameters
+    ----------
+    spec : StudySpec
+        The design (its backend cancels; its ``run_dir`` holds the ledger).
+    log : callable, optional
+        Receives one line per job.
+
+    Returns
+    -------
+    list of FineTuneJob
+        The jobs as they stand after cancelling.
+
+    Raises
+    ------
+    RunLockedError
+        The study is running in another process.
+    """
+    say = log or (lambda line: None)
+    out: list[FineTuneJob] = []
+    with RunLock(spec.run_dir), Ledger(spec.run_dir / "ledger.sqlite") as ledger:
+        fingerprints = {row["job_key"]: row["fingerprint"] for row in ledger.mixtures().values()}
+        for row in ledger.job_rows():
+            job = row["job"]
+            if job is not None and job.done:
+                continue
+            if job is None:
+                job = FineTuneJob(
+                    key=row["key"],
+                    backend=spec.backend_name,
+                    base_model=spec.base_model or "unknown",
+                    fingerprint=fingerprints.get(row["key"], "unknown"),
+                    status="pending",
+                )
+            try:
+                done = _with_cost(spec.backend.cancel(job), job.cost)
+            except FineTuneJobError as exc:
+                say(f"{row['cell'] or row['key']}: cannot cancel ({exc})")
+                continue
+            if done.job_id is not None or done.done:
+                ledger.put_job(done)
+            say(f"{row['cell'] or row['key']}: {done.status}")
+            out.append(done)
+    return out

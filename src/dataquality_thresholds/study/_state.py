@@ -2,8 +2,11 @@
 
 :class:`Mixtures` builds each cell's mixture and each mixture's fine-tuning key once
 (planning needs them, without a ledger); :class:`RunState` is what one run holds while
-it runs: the open ledger, the sampler, the jobs, the measurement index, the progress
-flag and the log. :func:`spent` and :func:`progress_bar` are the run's spend and bars.
+it runs: the open ledger, the completion cache, the sampler, the cost model, the jobs,
+the measurement index, the progress flag and the log. :meth:`RunState.reserve` is the
+budget guard: it raises :class:`BudgetStop` before a job or a sampling batch that would
+take the committed spend over ``budget_usd``. :func:`spent` and :func:`progress_bar`
+are the run's spend and bars.
 """
 
 from __future__ import annotations
@@ -11,12 +14,52 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from dataquality_thresholds.backends import FineTuneJob, Sampler
+from dataquality_thresholds.backends import CompletionCache, FineTuneJob, Sampler
 from dataquality_thresholds.mixing import CorruptionMixer, Mixture
 from dataquality_thresholds.study._design import StudyCell, StudySpec
 from dataquality_thresholds.study._ledger import Ledger
+from dataquality_thresholds.study._money import (
+    CostModel,
+    Spend,
+    job_spend,
+    judge_models,
+    sampling_spend,
+)
 
-__all__ = ["Mixtures", "RunState", "progress_bar", "spent"]
+__all__ = ["BudgetStop", "Mixtures", "RunState", "progress_bar", "spent"]
+
+
+class BudgetStop(Exception):
+    """The next paid step would take the committed spend over the budget.
+
+    Parameters
+    ----------
+    what : str
+        The step refused ("fine-tune finance/subtle/f0.2500/r1", "probe sampling of ...").
+    spent_usd : float
+        The committed spend when it was refused.
+    needed_usd : float
+        The step's estimate.
+    budget_usd : float
+        The budget.
+    """
+
+    def __init__(self, what: str, *, spent_usd: float, needed_usd: float, budget_usd: float):
+        super().__init__(what)
+        self.what = what
+        self.spent_usd = spent_usd
+        self.needed_usd = needed_usd
+        self.budget_usd = budget_usd
+
+    def record(self) -> dict[str, Any]:
+        """Return the ledger's ``stopped`` entry."""
+        return {
+            "reason": "budget",
+            "spent_usd": self.spent_usd,
+            "next": self.what,
+            "next_usd": self.needed_usd,
+            "budget_usd": self.budget_usd,
+        }
 
 
 class Mixtures:
@@ -128,6 +171,10 @@ class RunState:
     jobs : dict of str to FineTuneJob, optional
         Jobs this process already submitted or adopted, by key; updated in place
         (a facade passes the same dict to each of its runs).
+    cache : CompletionCache, optional
+        The run's completion cache (its stored usage is the sampling spend).
+    costs : CostModel, optional
+        Prices jobs' measurements and the cache's usage (a new one if None).
 
     Attributes
     ----------
@@ -144,6 +191,8 @@ class RunState:
         progress: bool = True,
         log: Callable[[str], None] | None = None,
         jobs: dict[str, FineTuneJob] | None = None,
+        cache: CompletionCache | None = None,
+        costs: CostModel | None = None,
     ) -> None:
         self.ledger = ledger
         self.mixtures = mixtures
@@ -151,6 +200,9 @@ class RunState:
         self.log: Callable[[str], None] = log or _quiet
         self.jobs: dict[str, FineTuneJob] = {} if jobs is None else jobs
         self.measured: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.cache = cache
+        self.costs = CostModel(mixtures.spec) if costs is None else costs
+        self._judges = judge_models(mixtures.spec)
         self._make_sampler = sampler
         self._sampler: Sampler | None = None
 
@@ -167,8 +219,44 @@ class RunState:
         return self._sampler
 
     def spent(self) -> float:
-        """Return the fine-tuning spend so far (see :func:`spent`)."""
-        return spent(self.ledger)
+        """Return the committed spend so far (see :meth:`spend`)."""
+        return self.spend().total
+
+    def spend(self) -> Spend:
+        """Return what the run has committed: jobs (actual or estimated) and completions."""
+        actual, estimated = job_spend(self.ledger)
+        sampling, unpriced = 0.0, tuple[str, ...]()
+        if self.cache is not None:
+            sampling, unpriced = sampling_spend(self.cache.usage(), self.costs.table, self._judges)
+        return Spend(
+            jobs_actual=actual, jobs_estimated=estimated, sampling=sampling, unpriced=unpriced
+        )
+
+    def reserve(self, usd: float, what: str) -> None:
+        """Refuse a paid step that would take the committed spend over the budget.
+
+        Parameters
+        ----------
+        usd : float
+            The step's estimate.
+        what : str
+            The step, for the log and the ledger's ``stopped`` entry.
+
+        Raises
+        ------
+        BudgetStop
+            ``spent + usd`` exceeds ``budget_usd`` (nothing of the step was done).
+        """
+        budget = self.mixtures.spec.budget_usd
+        if budget is None or usd <= 0:
+            return
+        so_far = self.spent()
+        if so_far + usd > budget + 1e-9:
+            self.log(
+                f"budget reached: ${so_far:,.4f} committed, {what} needs ${usd:,.4f} "
+                f"(budget ${budget:,.2f})"
+            )
+            raise BudgetStop(what, spent_usd=so_far, needed_usd=usd, budget_usd=budget)
 
     def bar(self, items: Iterable[Any], desc: str) -> Iterator[Any]:
         """Iterate over ``items`` behind a progress bar when the run shows them."""
@@ -176,7 +264,7 @@ class RunState:
 
 
 def spent(ledger: Ledger) -> float:
-    """Return the fine-tuning spend so far: each recorded job's cost (actual where known).
+    """Return the fine-tuning spend committed so far (see :func:`~._money.job_spend`).
 
     Parameters
     ----------
@@ -186,13 +274,10 @@ def spent(ledger: Ledger) -> float:
     Returns
     -------
     float
-        US dollars.
+        US dollars: reported costs, plus the estimates of jobs not finished.
     """
-    total = 0.0
-    for job in ledger.jobs().values():
-        if job is not None and job.cost is not None:
-            total += float(job.cost.usd)
-    return total
+    actual, estimated = job_spend(ledger)
+    return actual + estimated
 
 
 def progress_bar(items: Iterable[Any], progress: bool, desc: str) -> Iterator[Any]:

@@ -47,9 +47,11 @@ from dataquality_thresholds.study._design import (
     StudyPlan,
     StudySpec,
 )
+from dataquality_thresholds.study._money import backend_prices
 from dataquality_thresholds.study._plan import build_plan
-from dataquality_thresholds.study._run import run_study
+from dataquality_thresholds.study._run import cancel_jobs, run_study
 from dataquality_thresholds.study._state import Mixtures
+from dataquality_thresholds.study._status import RunStatus, run_status
 
 if TYPE_CHECKING:
     from dataquality_thresholds.study._results import StudyResults
@@ -320,8 +322,40 @@ eval_temperature, target_half_width, max_fine_tunes, adaptive_metric, max_rounds
             The plan costs more than ``budget_usd`` (nothing was submitted).
         ConfigError
             ``run_dir`` holds a different study.
+        RunLockedError
+            Another process is running this ``run_dir``.
+        DataError
+            The ledger or completion cache is damaged, or ``run_dir`` is read-only
+            or vanished.
+
+        Notes
+        -----
+        The run keeps to ``budget_usd``: before each new job (with its
+        measurement) and each paid sampling batch it adds the estimate to the
+        committed spend (jobs' costs, actual or estimated while running, and the
+        completions bought) and stops cleanly if that would cross the budget
+        (``results.stopped``, ``results.completed`` False). Completions are cached
+        in ``run_dir/completions.sqlite`` as they arrive, so a resumed run pays for
+        none twice.
         """
         return run_study(self._spec, self._mixtures, progress=progress, log=log, jobs=self._jobs)
+
+    def status(self) -> RunStatus:
+        """Return where the run directory stands (jobs, spend, budget left, lock holder).
+
+        Works while the study runs in another process (nothing is locked or written).
+        """
+        return run_status(self.run_dir, prices=backend_prices(self.backend, self.base_model))
+
+    def cancel(self, *, log: Callable[[str], None] | None = None) -> list[FineTuneJob]:
+        """Cancel the jobs still running at the provider (``dqt cancel RUN_DIR``).
+
+        Raises
+        ------
+        RunLockedError
+            The study is running in another process: stop it first.
+        """
+        return cancel_jobs(self._spec, log=log)
 
     def results(self) -> StudyResults:
         """Return what the ledger holds (works on a partial or finished run)."""

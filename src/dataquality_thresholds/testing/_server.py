@@ -211,6 +211,15 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256
     fake: FakeOpenAIServer
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay quiet about clients that went away (a killed process is a fault we script)."""
+        import sys
+
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+            return
+        super().handle_error(request, client_address)
+
 
 def _multipart(raw: bytes, content_type: str) -> dict[str, tuple[str | None, bytes]]:
     msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(

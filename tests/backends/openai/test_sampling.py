@@ -302,3 +302,26 @@ def test_concurrent_calls_share_the_concurrency_bound() -> None:
         th.join()
     assert t.calls == 36 and t.max_in_flight == 4
     s.close()
+
+
+def test_each_answered_request_is_committed_as_it_arrives(
+    server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    # the first request hangs; every other answer must be on disk before it returns,
+    # so a process killed during the call loses none of them
+    server.add_fault(method="POST", path="/chat/completions", delay=3.0, times=1)
+    path = tmp_path / "cache.sqlite"
+    sampler = make(server, cache=CompletionCache(path), max_concurrency=4)
+    prompts = [f"question {i}" for i in range(12)]
+    worker = threading.Thread(target=sampler.complete, args=("m", prompts))
+    worker.start()
+    deadline = time.monotonic() + 2.5
+    seen = 0
+    with CompletionCache(path) as reader:
+        while time.monotonic() < deadline and seen < 11:
+            seen = len(reader)
+            time.sleep(0.02)
+        assert worker.is_alive()  # the slow request is still out
+    assert seen == 11
+    worker.join()
+    sampler.close()

@@ -41,10 +41,13 @@ import numpy as np
 import openai
 
 from dataquality_thresholds.backends._base import ProgressCallback
-from dataquality_thresholds.backends._records import FineTuneJob
+from dataquality_thresholds.backends._pricing import actual_training_cost
+from dataquality_thresholds.backends._records import CostEstimate, FineTuneJob
 from dataquality_thresholds.backends.openai._client_sampler import OpenAISampler
-from dataquality_thresholds.backends.openai._config import DEFAULT_BASE_MODEL as DEFAULT_BASE_MODEL
-from dataquality_thresholds.backends.openai._config import OpenAIBackendSettings
+from dataquality_thresholds.backends.openai._config import (
+    DEFAULT_BASE_MODEL as DEFAULT_BASE_MODEL,
+    OpenAIBackendSettings,
+)
 from dataquality_thresholds.backends.openai._errors import (
     translate,
 )
@@ -63,9 +66,10 @@ from dataquality_thresholds.backends.openai._jobs import (
     with_progress,
 )
 from dataquality_thresholds.backends.openai._polling import poll_rng, wait_for_file, wait_for_job
+from dataquality_thresholds.backends.openai._retry import RetryBudget, call_with_retries
 from dataquality_thresholds.backends.openai._sdk import error_facts, retry_after
 from dataquality_thresholds.backends.openai._winddown import wind_down_message
-from dataquality_thresholds.errors import BackendError, BackendUnavailableError
+from dataquality_thresholds.errors import BackendError, BackendUnavailableError, ConfigError
 from dataquality_thresholds.mixing import Mixture
 
 __all__ = ["OpenAIBackend"]
@@ -99,14 +103,16 @@ class OpenAIBackend(OpenAIBackendSettings[openai.OpenAI]):
         Before creating a job, wait while this many of this library's jobs are
         validating, queued or running.
     rate_limit_wait : float
-        Seconds to keep retrying a rate-limited job creation before giving up.
+        Seconds to keep retrying a rate-limited listing, upload or job creation
+        (``Retry-After``, else a bounded backoff) before giving up.
     create_attempts : int
         Attempts at an upload or a job creation whose outcome is unknown
         (dropped connection, timeout, 5xx); each is preceded by a lookup.
     file_poll_interval, file_timeout : float
         How often and how long to wait for an uploaded file to be processed.
     prices : PriceTable or mapping, optional
-        Training prices for :meth:`estimate_cost`.
+        Training prices for :meth:`estimate_cost` and each job's ``cost``, and
+        sampling prices for a study's plan and budget (:attr:`price_table`).
     tokenizer : Tokenizer, optional
         For :meth:`estimate_cost` (default ``o200k_base``).
     rejection_pattern : str
@@ -149,8 +155,72 @@ class OpenAIBackend(OpenAIBackendSettings[openai.OpenAI]):
     def _status(self, remote: Any) -> tuple[str, str | None, str | None]:
         return job_status(remote, self._rejection)
 
-    def _record(self, remote: Any, *, key: str, prior: FineTuneJob | None = None) -> FineTuneJob:
-        return job_record(remote, self._status(remote), key=key, backend=self.name, prior=prior)
+    def _record(
+        self,
+        remote: Any,
+        *,
+        key: str,
+        prior: FineTuneJob | None = None,
+        estimate: CostEstimate | None = None,
+    ) -> FineTuneJob:
+        cost = self._actual_cost(remote)
+        if cost is None:
+            cost = estimate if estimate is not None else (prior.cost if prior else None)
+        return job_record(
+            remote, self._status(remote), key=key, backend=self.name, prior=prior, cost=cost
+        )
+
+    def _actual_cost(self, remote: Any) -> CostEstimate | None:
+        """Return the job's cost from the tokens OpenAI says it trained on (None until known)."""
+        tokens = getattr(remote, "trained_tokens", None)
+        if tokens is None:
+            return None
+        record = job_record(remote, self._status(remote), key="cost", backend=self.name)
+        epochs = record.hyperparameters.get("n_epochs")
+        try:
+            return actual_training_cost(
+                int(tokens),
+                base_model=remote.model,
+                epochs=epochs if isinstance(epochs, int) else None,
+                prices=self.prices,
+            )
+        except ConfigError:
+            log.warning("no training price for %r: job %s has no cost", remote.model, remote.id)
+            return None
+
+    def _estimate(self, mixture: Mixture, model: str, hp: Mapping[str, Any]) -> CostEstimate | None:
+        """Return the job's estimated cost (remembered per training file, model and epochs)."""
+        n_epochs = hp.get("n_epochs")
+        memo_key = (mixture.fingerprint, model, str(n_epochs))
+        memo = self._estimates
+        if memo_key not in memo:
+            try:
+                memo[memo_key] = self.estimate_cost(mixture, base_model=model, n_epochs=n_epochs)
+            except ConfigError:
+                memo[memo_key] = None  # a model without a price: no estimate
+        return memo[memo_key]
+
+    # ------------------------------------------------------------------ retries
+    def _retry_budget(self) -> RetryBudget:
+        return RetryBudget(
+            max_wait=self.rate_limit_wait,
+            attempts=self.create_attempts,
+            base_delay=min(self.poll_interval, 2.0),
+            max_delay=self.max_poll_interval,
+            sleep=self._sleep,
+            rng=np.random.default_rng(self.seed),
+        )
+
+    def _read(self, call: Any, what: str) -> Any:
+        """Run a listing with bounded retries of 429s, dropped connections and 5xx."""
+        return call_with_retries(
+            call,
+            what=what,
+            error=openai.OpenAIError,
+            facts=error_facts,
+            budget=self._retry_budget(),
+            read=True,
+        )
 
     # ------------------------------------------------------------------ lookups
     def find_job(self, key: str) -> Any | None:
@@ -159,13 +229,15 @@ class OpenAIBackend(OpenAIBackendSettings[openai.OpenAI]):
         Reads every page of ``jobs.list(metadata={"dqt_key": key})`` and checks
         the metadata itself, so a server that ignores the filter is still safe.
         """
-        found = []
-        try:
-            for remote in self.client.fine_tuning.jobs.list(metadata={"dqt_key": key}, limit=100):
-                if (remote.metadata or {}).get("dqt_key") == key:
-                    found.append(remote)
-        except openai.OpenAIError as exc:
-            raise self._translate(exc, "listing fine-tuning jobs") from exc
+
+        def listing() -> list[Any]:
+            return [
+                remote
+                for remote in self._once.fine_tuning.jobs.list(metadata={"dqt_key": key}, limit=100)
+                if (remote.metadata or {}).get("dqt_key") == key
+            ]
+
+        found = self._read(listing, "listing fine-tuning jobs")
         if not found:
             return None
         if len(found) > 1:
@@ -173,14 +245,14 @@ class OpenAIBackend(OpenAIBackendSettings[openai.OpenAI]):
         return oldest(found)
 
     def _find_file(self, filename: str) -> Any | None:
-        try:
-            hits = [
+        def listing() -> list[Any]:
+            return [
                 f
-                for f in self.client.files.list(purpose="fine-tune")
+                for f in self._once.files.list(purpose="fine-tune")
                 if f.filename == filename and f.status != "error"
             ]
-        except openai.OpenAIError as exc:
-            raise self._translate(exc, "listing files") from exc
+
+        hits = self._read(listing, "listing files")
         return oldest(hits) if hits else None
 
     # ------------------------------------------------------------------ submit
@@ -191,6 +263,7 @@ class OpenAIBackend(OpenAIBackendSettings[openai.OpenAI]):
         base_model: str | None = None,
         hyperparameters: Mapping[str, Any] | None = None,
         key: str,
+        label: str | None = None,
     ) -> FineTuneJob:
         """Upload the mixture (once) and create the job for ``key`` (once).
 
@@ -206,11 +279,17 @@ class OpenAIBackend(OpenAIBackendSettings[openai.OpenAI]):
         key : str
             Idempotency key (at most 512 characters). A job that already carries
             it is adopted, whatever its status; use a new key to try again.
+        label : str, optional
+            What the job is for, readable (a study passes its cell,
+            ``finance/subtle/f0.2500/r1``): sent as the metadata ``dqt_cell`` next
+            to the key's hash (cut to 512 characters).
 
         Returns
         -------
         FineTuneJob
             Status ``rejected`` without a ``job_id`` when moderation blocked the file.
+            Its ``cost`` is the estimate (this backend's prices, the job's epochs)
+            until the job reports trained tokens, then the actual cost.
 
         Raises
         ------
@@ -227,9 +306,10 @@ class OpenAIBackend(OpenAIBackendSettings[openai.OpenAI]):
         hp = {**self.hyperparameters, **check_hyperparameters(hyperparameters)}
         model = base_model or self.base_model
         fingerprint = mixture.fingerprint
+        estimate = self._estimate(mixture, model, hp)
         existing = self.find_job(key)
         if existing is not None:
-            return self._adopt(existing, key, fingerprint)
+            return self._adopt(existing, key, fingerprint, estimate)
         file = self._ensure_file(mixture, fingerprint)
         if file.status == "error":
             return rejected_file_job(
@@ -240,12 +320,14 @@ class OpenAIBackend(OpenAIBackendSettings[openai.OpenAI]):
                 fingerprint=fingerprint,
                 hyperparameters=hp,
             )
-        return self._create(key, fingerprint, model, hp, file.id)
+        return self._create(key, fingerprint, model, hp, file.id, label=label, estimate=estimate)
 
-    def _adopt(self, remote: Any, key: str, fingerprint: str) -> FineTuneJob:
+    def _adopt(
+        self, remote: Any, key: str, fingerprint: str, estimate: CostEstimate | None = None
+    ) -> FineTuneJob:
         check_fingerprint(remote, key, fingerprint)
         log.info("adopting existing fine-tuning job %s for key %r", remote.id, key)
-        return self._record(remote, key=key)
+        return self._record(remote, key=key, estimate=estimate)
 
     def _ensure_file(self, mixture: Mixture, fingerprint: str) -> Any:
         filename = training_filename(fingerprint)
@@ -258,12 +340,25 @@ class OpenAIBackend(OpenAIBackendSettings[openai.OpenAI]):
         with tempfile.TemporaryDirectory(prefix="dqt-upload-", dir=self.work_dir) as tmp:
             path = Path(tmp) / filename
             mixture.to_jsonl(path)
+            budget = self._retry_budget()
+
+            def create() -> Any:
+                with path.open("rb") as fh:
+                    return self._once.files.create(
+                        file=(filename, fh, "application/jsonl"), purpose="fine-tune"
+                    )
+
             for attempt in range(1, self.create_attempts + 1):
                 try:
-                    with path.open("rb") as fh:
-                        file = self._once.files.create(
-                            file=(filename, fh, "application/jsonl"), purpose="fine-tune"
-                        )
+                    # a 429 is an answer (nothing was made): waited out and sent again here
+                    file = call_with_retries(
+                        create,
+                        what="uploading the training file",
+                        error=openai.RateLimitError,
+                        facts=error_facts,
+                        budget=budget,
+                        read=False,
+                    )
                     log.info("uploaded %s as %s", filename, file.id)
                     return file
                 except (openai.APIConnectionError, openai.InternalServerError) as exc:
@@ -294,9 +389,17 @@ class OpenAIBackend(OpenAIBackendSettings[openai.OpenAI]):
             raise self._translate(exc, f"checking file {file_id}") from exc
 
     def _create(
-        self, key: str, fingerprint: str, model: str, hp: dict[str, Any], file_id: str
+        self,
+        key: str,
+        fingerprint: str,
+        model: str,
+        hp: dict[str, Any],
+        file_id: str,
+        *,
+        label: str | None = None,
+        estimate: CostEstimate | None = None,
     ) -> FineTuneJob:
-        metadata = job_metadata(key, fingerprint)
+        metadata = job_metadata(key, fingerprint, label=label)
         method = supervised_method(hp)
         unknown_outcomes = 0
         waited = 0.0
@@ -305,7 +408,7 @@ class OpenAIBackend(OpenAIBackendSettings[openai.OpenAI]):
             self._wait_for_capacity()
             again = self.find_job(key)
             if again is not None:
-                return self._adopt(again, key, fingerprint)
+                return self._adopt(again, key, fingerprint, estimate)
             try:
                 remote = self._once.fine_tuning.jobs.create(
                     model=model,
@@ -315,14 +418,14 @@ class OpenAIBackend(OpenAIBackendSettings[openai.OpenAI]):
                     suffix=self.suffix if self.suffix else openai.omit,
                 )
                 log.info("created fine-tuning job %s for key %r", remote.id, key)
-                return self._record(remote, key=key)
+                return self._record(remote, key=key, estimate=estimate)
             except (openai.APIConnectionError, openai.InternalServerError) as exc:
                 # No answer (or a 5xx): the job may exist. Look before trying again.
                 unknown_outcomes += 1
                 self._sleep(min(self.max_poll_interval, 0.25 * 2**unknown_outcomes))
                 found = self.find_job(key)
                 if found is not None:
-                    return self._adopt(found, key, fingerprint)
+                    return self._adopt(found, key, fingerprint, estimate)
                 if unknown_outcomes >= self.create_attempts:
                     raise self._translate(exc, "creating the fine-tuning job") from exc
             except openai.RateLimitError as exc:
@@ -353,10 +456,10 @@ class OpenAIBackend(OpenAIBackendSettings[openai.OpenAI]):
         if self.max_active_jobs is None:
             return
         while True:
-            try:
-                active = count_active(self.client.fine_tuning.jobs.list(limit=100))
-            except openai.OpenAIError as exc:
-                raise self._translate(exc, "counting active jobs") from exc
+            active = self._read(
+                lambda: count_active(self._once.fine_tuning.jobs.list(limit=100)),
+                "counting active jobs",
+            )
             if active < self.max_active_jobs:
                 return
             log.info("%d active jobs (max %d); waiting", active, self.max_active_jobs)

@@ -96,6 +96,8 @@ class OpenAIBackendSettings(Generic[ClientT]):
         self.seed = seed
         self._sleep = sleep if sleep is not None else time.sleep
         self._clock = clock if clock is not None else time.monotonic
+        #: cost estimates by (fingerprint, base model, epochs), made once per backend
+        self._estimates: dict[tuple[str, str, str], CostEstimate | None] = {}
 
     def __repr__(self) -> str:
         where = self._base_url or "default endpoint"
@@ -103,6 +105,11 @@ class OpenAIBackendSettings(Generic[ClientT]):
 
     def __reduce__(self) -> Any:
         raise TypeError("OpenAIBackend holds a client and credentials; build it again instead")
+
+    @property
+    def price_table(self) -> PriceTable:
+        """The prices this backend estimates with (``prices`` over the bundled table)."""
+        return PriceTable.of(self.prices)
 
     def estimate_cost(
         self,

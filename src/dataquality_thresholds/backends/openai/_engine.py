@@ -12,8 +12,10 @@ adds what a study needs on top:
   a 429's ``Retry-After`` pauses every request, not only the one that got it;
 * **retries done once**: the SDK's own retries are off, ours retry 429 /
   5xx / connection errors / timeouts with backoff (or ``Retry-After``);
-* **cache**: each sample is stored in a :class:`CompletionCache` as soon as
-  it arrives; a rerun of the same work makes no request;
+* **cache**: each answered request's samples are committed to a
+  :class:`CompletionCache` (one transaction) before anything else runs, so a
+  process killed at any instant loses no answer it received; a rerun of the
+  same work makes no request;
 * **batch mode**: the same requests through the Batch API (half price),
   joined back by ``custom_id``; failed requests are reported from the
   batch's error file.
@@ -387,28 +389,24 @@ class ChatSampler:
     async def _run_online(self, model: str, todo: Sequence[SampleRequest]) -> dict[str, Completion]:
         sem = self._semaphore()
         results: dict[str, Completion] = {}
-        pending: list[tuple[str, Completion]] = []
         bar = self._bar(len(todo))
         transport, owned = await self._transport_for_loop()
-
-        async def flush() -> None:
-            if self.cache is not None and pending:
-                items = pending[:]
-                pending.clear()
-                await asyncio.to_thread(self.cache.put_many, items)
 
         async def one(r: SampleRequest) -> None:
             async with sem:
                 body = request_body(model, r)
                 estimate = estimate_tokens(r.messages, r.params.get("max_tokens"), len(r.missing))
                 resp = await self._send(transport, body, estimate)
+            answered = []
             for idx, c in parse_completions(resp, model, r.missing):
                 key = r.keys[idx]
                 if key not in results:
                     results[key] = c
-                    pending.append((key, c))
-            if len(pending) >= 256:
-                await flush()
+                    answered.append((key, c))
+            if self.cache is not None and answered:
+                # committed here, on the loop, before any other answer is handled: a
+                # kill -9 loses no answered request (a short transaction, WAL)
+                self.cache.put_many(answered)
             if bar is not None:
                 bar.update(1)
 
@@ -422,8 +420,7 @@ class ChatSampler:
                 await asyncio.gather(*tasks, return_exceptions=True)
                 raise
         finally:
-            # whatever arrived is kept, even when a request failed
-            await flush()
+            # whatever arrived is already committed, even when a request failed
             if owned:
                 await transport.aclose()
             if bar is not None:

@@ -22,8 +22,9 @@ from typing import Any
 
 import attrs
 
+from dataquality_thresholds._util.validators import HP_NAMES, check_hyperparameters
 from dataquality_thresholds._version import __version__
-from dataquality_thresholds.backends._records import FineTuneJob
+from dataquality_thresholds.backends._records import CostEstimate, FineTuneJob
 from dataquality_thresholds.errors import ConfigError
 
 __all__ = [
@@ -45,8 +46,6 @@ __all__ = [
     "with_progress",
 ]
 
-#: The hyperparameters a job accepts.
-HP_NAMES = ("n_epochs", "batch_size", "learning_rate_multiplier")
 #: Provider job status -> :class:`FineTuneJob` status (unknown ones count as running).
 STATUS_MAP = {
     "validating_files": "validating",
@@ -67,45 +66,8 @@ def timestamp(value: int | None) -> datetime | None:
 
 
 # ---------------------------------------------------------------------- requests
-def check_hyperparameters(hp: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Validate fine-tuning hyperparameters.
-
-    Parameters
-    ----------
-    hp : mapping, optional
-        ``n_epochs``, ``batch_size`` (positive ints), ``learning_rate_multiplier``
-        (positive number), each also ``"auto"``.
-
-    Returns
-    -------
-    dict
-        A copy of ``hp``.
-
-    Raises
-    ------
-    ConfigError
-        An unknown name or a bad value.
-    """
-    out: dict[str, Any] = {}
-    for name, value in (hp or {}).items():
-        if name not in HP_NAMES:
-            raise ConfigError(
-                f"unknown hyperparameter {name!r}; expected {', '.join(HP_NAMES)}",
-                field=f"hyperparameters.{name}",
-            )
-        if value == "auto":
-            out[name] = value
-            continue
-        ok = not isinstance(value, bool) and isinstance(value, (int, float)) and value > 0
-        if name in ("n_epochs", "batch_size"):
-            ok = ok and isinstance(value, int)
-        if not ok:
-            raise ConfigError(
-                f"{name} must be 'auto' or a positive number, got {value!r}",
-                field=f"hyperparameters.{name}",
-            )
-        out[name] = value
-    return out
+# HP_NAMES and check_hyperparameters (the names a job accepts, and their rule) live in
+# _util/validators.py, where study configs check them too; they are re-exported here.
 
 
 def check_key(key: Any) -> None:
@@ -123,9 +85,16 @@ def training_filename(fingerprint: str) -> str:
     return f"dqt-{fingerprint}.jsonl"
 
 
-def job_metadata(key: str, fingerprint: str) -> dict[str, str]:
-    """Return the metadata every job carries: the key, the data's fingerprint, our version."""
-    return {"dqt_key": key, "dqt_fingerprint": fingerprint, "dqt_version": __version__}
+def job_metadata(key: str, fingerprint: str, *, label: str | None = None) -> dict[str, str]:
+    """Return the metadata every job carries: the key, the data's fingerprint, our version.
+
+    A ``label`` (what the job is for, e.g. a study's cell ``finance/subtle/f0.2500/r1``)
+    is added as ``dqt_cell``, cut to the provider's 512 characters.
+    """
+    meta = {"dqt_key": key, "dqt_fingerprint": fingerprint, "dqt_version": __version__}
+    if label:
+        meta["dqt_cell"] = str(label)[:512]
+    return meta
 
 
 def supervised_method(hp: Mapping[str, Any]) -> dict[str, Any]:
@@ -180,6 +149,7 @@ def job_record(
     key: str,
     backend: str,
     prior: FineTuneJob | None = None,
+    cost: CostEstimate | None = None,
 ) -> FineTuneJob:
     """Convert a provider job into a :class:`FineTuneJob`.
 
@@ -196,6 +166,8 @@ def job_record(
     prior : FineTuneJob, optional
         The previous record of the job: supplies the fingerprint when the
         metadata lacks one, and the events, metrics and cost.
+    cost : CostEstimate, optional
+        The job's cost (estimated or actual); ``prior``'s when None.
     """
     status, code, message = state
     meta = dict(remote.metadata or {})
@@ -224,7 +196,7 @@ def job_record(
         finished_at=timestamp(remote.finished_at),
         events=prior.events if prior else (),
         metrics=prior.metrics if prior else {},
-        cost=prior.cost if prior else None,
+        cost=cost if cost is not None else (prior.cost if prior else None),
     )
 
 
