@@ -159,3 +159,32 @@ def test_plan_warns_before_openais_fine_tuning_cut(tmp_path, capsys, monkeypatch
     monkeypatch.setattr(oa, "wind_down_notice", lambda: "never shown for the stub")
     assert main(["plan", str(stub)]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_run_asks_before_spending_and_refuses_without_a_terminal(tmp_path, capsys):
+    cfg = tmp_path / "study.toml"
+    cfg.write_text(
+        CONFIG.replace('kind = "stub"', 'kind = "openai"').split("[probe]")[0]
+        + '[[domain]]\nname = "finance"\npool = "sample"\neval = "sample"\n'
+    )
+    assert main(["run", str(cfg), "--quiet"]) == 2  # pytest's stdin is no terminal
+    err = capsys.readouterr().err
+    assert "pass --yes" in err and "$" in err
+    assert not (tmp_path / "run" / "ledger.sqlite").exists()  # nothing was started
+
+
+def test_status_fit_and_cancel_on_a_run_directory(tmp_path, capsys):
+    cfg = tmp_path / "study.toml"
+    cfg.write_text(CONFIG.replace("replicates = 2", "replicates = 1"))
+    assert main(["run", str(cfg), "--quiet"]) == 0  # the stub costs $0: no question
+    capsys.readouterr()
+    run = tmp_path / "run"
+    assert main(["status", str(run)]) == 0
+    status = capsys.readouterr().out
+    assert "lock" in status.lower() and "$" in status
+    out_csv = tmp_path / "fits.csv"
+    assert main(["fit", str(run), "--metric", "domain_score", "--csv", str(out_csv)]) == 0
+    assert "finance" in capsys.readouterr().out
+    assert out_csv.read_text().splitlines()[0].startswith("domain")
+    assert main(["cancel", str(run)]) == 0  # nothing left at the provider
+    assert main(["status", str(tmp_path / "nowhere")]) == 2

@@ -228,31 +228,81 @@ def _run(args: argparse.Namespace) -> int:
     study.run_dir.mkdir(parents=True, exist_ok=True)
     if not (copy.exists() and copy.samefile(args.config)):  # `dqt run RUN_DIR/config.toml`
         shutil.copyfile(args.config, copy)
-    print(study.plan().summary())
-    results = study.run(progress=not args.quiet, log=print)
+    plan = study.plan()
+    print("\n".join(plan.summary_lines()))
+    _wind_down_warning(study)
+    refused = _confirm(plan.total_usd, yes=args.yes)
+    if refused is not None:
+        return refused
+    return _run_study(study, quiet=args.quiet)
+
+
+def _confirm(total_usd: float, *, yes: bool) -> int | None:
+    """Ask before spending; return an exit status when the run must not start."""
+    if total_usd <= 0 or yes:
+        return None
+    if not sys.stdin.isatty():
+        print(
+            f"dqt: error: the plan costs ${total_usd:,.2f}; pass --yes to run it without a "
+            "terminal",
+            file=sys.stderr,
+        )
+        return 2
+    answer = input(f"Spend up to ${total_usd:,.2f} on this study? [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        print("nothing was submitted")
+        return 1
+    return None
+
+
+def _run_study(study: Any, *, quiet: bool) -> int:
+    """Run or resume; on Ctrl-C say what is still running at the provider and what next."""
+    from dataquality_thresholds.study import run_status
+
+    try:
+        results = study.run(progress=not quiet, log=print)
+    except KeyboardInterrupt:
+        print("\n".join(run_status(study.run_dir).interrupted_lines()), file=sys.stderr)
+        return 130
     _finish(results, study.run_dir)
     return 0 if results.completed else 3
 
 
-def _resume(args: argparse.Namespace) -> int:
-    run_dir = Path(args.run_dir)
+def _study_of(run_dir: Path) -> Any:
+    """Rebuild the study of a run directory from its copied config (as 'dqt run' made it)."""
     if run_dir.exists() and not run_dir.is_dir():
         raise DataError("is not a folder; give the run directory of 'dqt run'", path=run_dir)
     cfg_path = run_dir / "config.toml"
     if not cfg_path.exists():
-        print(
-            f"dqt: error: {run_dir} has no config.toml (was it made by 'dqt run'?)", file=sys.stderr
+        raise DataError(
+            "has no config.toml (was it made by 'dqt run'?)", path=run_dir, field="config.toml"
         )
-        return 2
     from dataquality_thresholds.config import build_study, load_config
 
-    cfg = load_config(cfg_path)
-    study = build_study(cfg)
+    study = build_study(load_config(cfg_path))
     # the copied config's run_dir was relative to the original config's folder
     study.run_dir = run_dir.resolve()
-    results = study.run(progress=not args.quiet, log=print)
-    _finish(results, study.run_dir)
-    return 0 if results.completed else 3
+    return study
+
+
+def _status(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run_dir)
+    if (run_dir / "config.toml").exists():
+        print("\n".join(_study_of(run_dir).status().summary_lines()))
+    else:
+        from dataquality_thresholds.study import run_status
+
+        print("\n".join(run_status(run_dir).summary_lines()))
+    return 0
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    _study_of(Path(args.run_dir)).cancel(log=print)
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    return _run_study(_study_of(Path(args.run_dir)), quiet=args.quiet)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -269,8 +319,22 @@ def _fit(args: argparse.Namespace) -> int:
 
     from dataquality_thresholds.fitting import ThresholdFitter
 
-    path = Path(args.csv)
-    text = read_utf8(args.csv).removeprefix("\ufeff")  # a BOM would rename the first column
+    path = Path(args.source)
+    if path.is_dir() and (path / "ledger.sqlite").exists():
+        from dataquality_thresholds.study import StudyResults
+
+        table = StudyResults.from_run_dir(path).fit(
+            args.metric,
+            method=args.method,
+            recovery=args.recovery,
+            level=args.level,
+            seed=args.seed,
+        )
+        print(table.to_text())
+        if args.csv_out:
+            table.to_csv(args.csv_out)
+        return 0
+    text = read_utf8(args.source).removeprefix("\ufeff")  # a BOM would rename the first column
     reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
         rows = list(reader)
@@ -366,20 +430,32 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=hlp)
         p.add_argument("config", help="study config (TOML)")
         p.add_argument("--quiet", action="store_true")
+        if name == "run":
+            p.add_argument("--yes", action="store_true", help="spend without asking (scripts, CI)")
         p.set_defaults(func=func)
     res = sub.add_parser("resume", help="resume a study from its run directory")
     res.add_argument("run_dir")
     res.add_argument("--quiet", action="store_true")
     res.set_defaults(func=_resume)
+    st = sub.add_parser("status", help="jobs, spend, budget left and the lock of a run directory")
+    st.add_argument("run_dir")
+    st.set_defaults(func=_status)
+    can = sub.add_parser("cancel", help="cancel the jobs of a run directory still at the provider")
+    can.add_argument("run_dir")
+    can.set_defaults(func=_cancel)
     rep = sub.add_parser("report", help="write the report of a run directory")
     rep.add_argument("run_dir")
     rep.set_defaults(func=_report)
-    fit = sub.add_parser("fit", help="fit thresholds to your own table (CSV)")
+    fit = sub.add_parser("fit", help="fit thresholds to a run directory or your own table (CSV)")
     fit.add_argument(
-        "csv",
-        help="columns: fraction, value (or successes and n); optional grouping columns "
-        "domain, corruption, metric, group",
+        "source",
+        metavar="RUN_DIR_OR_CSV",
+        help="a run directory of 'dqt run' (refit its results), or a CSV with columns: "
+        "fraction, value (or successes and n); optional grouping columns domain, "
+        "corruption, metric, group",
     )
+    fit.add_argument("--metric", default="domain_score", help="run directory: the metric to fit")
+    fit.add_argument("--csv", dest="csv_out", help="run directory: also write the table as CSV")
     fit.add_argument("--method", default="logistic", choices=["logistic", "changepoint", "auto"])
     fit.add_argument("--recovery", type=float, default=0.9)
     fit.add_argument("--level", type=float, default=0.95)
