@@ -58,3 +58,18 @@ def test_config_refuses_backend_keys_that_do_not_apply(tmp_path, backend, field)
     assert "study.toml" in str(err.value)
     if field:
         assert err.value.field == field or field in str(err.value)
+
+
+def test_adaptive_settings_reach_the_study_and_bad_ones_name_the_file(tmp_path):
+    adaptive = (
+        'design = "adaptive"\nmax_rounds = 3\nadaptive_metric = "domain_score"\n'
+        "target_half_width = 0.1\nmax_fine_tunes = 20\neval_temperature = 0.5\n"
+    )
+    text = adaptive + BASE
+    study = build_study(parse_config(tomllib.loads(text), source="study.toml", base=tmp_path))
+    assert (study.max_rounds, study.target_half_width, study.max_fine_tunes) == (3, 0.1, 20)
+    assert study.eval_temperature == 0.5
+    bad = text.replace("target_half_width = 0.1", "target_half_width = 0.9")
+    with pytest.raises(ConfigError) as err:
+        build_study(parse_config(tomllib.loads(bad), source="study.toml", base=tmp_path))
+    assert "study.toml" in str(err.value) and err.value.field == "target_half_width"

@@ -68,6 +68,11 @@ _TOP = {
     "domain",
     "eval_samples",
     "design",
+    "eval_temperature",
+    "target_half_width",
+    "max_fine_tunes",
+    "max_rounds",
+    "adaptive_metric",
 }
 _BACKEND = {
     "kind",
@@ -525,6 +530,24 @@ def build_study(cfg: StudyConfig) -> Any:
 
             pjudge = OpenAIJudge(model=probe_cfg.get("judge_model", "gpt-4o-2024-08-06"))
         probe = MisalignmentProbe(questions, pjudge)
+    try:
+        return _study(cfg, Study, domains, backend, probe, probe_cfg, backend_cfg)
+    except ConfigError as exc:  # StudySpec names the field; say which file it came from
+        if cfg.source in str(exc):
+            raise
+        raise _err(cfg.source, exc.field or "study", str(exc)) from exc
+
+
+def _study(
+    cfg: StudyConfig,
+    Study: Any,
+    domains: Any,
+    backend: Any,
+    probe: Any,
+    probe_cfg: Mapping[str, Any] | None,
+    backend_cfg: Mapping[str, Any],
+) -> Any:
+    data = cfg.data
     return Study(
         domains=domains,
         backend=backend,
@@ -544,6 +567,8 @@ def build_study(cfg: StudyConfig) -> Any:
         eval_temperature=float(data.get("eval_temperature", 0.0)),
         target_half_width=float(data.get("target_half_width", 0.05)),
         max_fine_tunes=data.get("max_fine_tunes"),
+        max_rounds=data.get("max_rounds", 12),
+        adaptive_metric=data.get("adaptive_metric", "domain_score"),
     )
 
 
