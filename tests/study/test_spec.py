@@ -20,13 +20,21 @@ SMALL = dict(fractions=(1.0, 0.1, 0.5), corruptions=("subtle",), replicates=1, s
         (dict(domains={}), "domains", "at least one domain"),
         (dict(fractions=(0.1, 0.5)), "fractions", "at least 3 distinct shares"),
         (dict(fractions=(0.1, 0.5, 0.5)), "fractions", "at least 3 distinct shares"),
-        (dict(fractions=(0.1, 0.5, 1.5)), "fractions", "at least 3 distinct shares"),
+        (dict(fractions=(0.1, 0.5, 1.5)), "fractions", "must be a share in \\[0, 1\\]"),
         (dict(corruptions=("typo",)), "corruptions", "unknown corruption 'typo'"),
         (dict(replicates=0), "replicates", "replicates must be >= 1"),
         (dict(size=10_000), "size", "larger than domain 'finance'"),
-        (dict(budget_usd=-1.0), "budget_usd", "budget_usd must be >= 0"),
+        (dict(budget_usd=-1.0), "budget_usd", "budget_usd must be a number >= 0"),
+        (dict(budget_usd=float("nan")), "budget_usd", "budget_usd must be a number >= 0"),
+        (dict(budget_usd=True), "budget_usd", "budget_usd must be a number >= 0"),
+        (dict(fractions=(True, False, 0.5)), "fractions", "must be a share in \\[0, 1\\]"),
+        (dict(fractions=("0.1", "0.5", "1")), "fractions", "must be a share in \\[0, 1\\]"),
+        (dict(replicates=2.5), "replicates", "replicates must be a whole number"),
+        (dict(size=True), "size", "size must be a whole number"),
+        (dict(seed=1.5), "seed", "seed must be a whole number"),
+        (dict(eval_temperature=float("nan")), "eval_temperature", "finite number >= 0"),
         (dict(design="greedy"), "design", "design must be 'grid' or 'adaptive'"),
-        (dict(eval_temperature=-0.1), "eval_temperature", "eval_temperature must be >= 0"),
+        (dict(eval_temperature=-0.1), "eval_temperature", "eval_temperature must be a finite"),
         (dict(target_half_width=0.5), "target_half_width", "must be in \\(0, 0.5\\)"),
     ],
 )
@@ -140,3 +148,7 @@ def test_engine_modules_never_import_the_facade():
                 imported.update(a.name for a in node.names)
         assert "dataquality_thresholds.study._study" not in imported, path.name
         assert "dataquality_thresholds.study" not in imported, path.name
+
+
+def test_a_lone_corruption_name_is_one_corruption(tmp_path):
+    assert make_study(tmp_path / "run", corruptions="obvious").corruptions == ("obvious",)

@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from dataquality_thresholds._util.validators import str_tuple
+from dataquality_thresholds._util.validators import check_nonneg_number, check_share, str_tuple
 from dataquality_thresholds._version import __version__
 from dataquality_thresholds.backends import CostEstimate, FineTuneBackend
 from dataquality_thresholds.errors import ConfigError
@@ -237,11 +237,47 @@ def _domains_repr(value: Mapping[str, DomainSpec]) -> str:
 
 
 def _fractions(value: Iterable[float]) -> tuple[float, ...]:
-    return tuple(sorted(float(f) for f in value))
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise ConfigError(
+            f"fractions must be a sequence of shares, got {value!r}", field="fractions"
+        )
+    return tuple(sorted(check_share(f, "fractions") for f in value))
 
 
 def _strings(value: Iterable[str]) -> tuple[str, ...]:
-    return tuple(value)
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _whole(value: Any, field: str) -> int:
+    """Convert a whole number (an int, not a bool, a float or a string) or raise ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ConfigError(f"{field} must be a whole number, got {value!r}", field=field)
+    return int(value)
+
+
+# One named converter per field (mypy's attrs plugin takes named functions only).
+def _replicates(value: Any) -> int:
+    return _whole(value, "replicates")
+
+
+def _size(value: Any) -> int:
+    return _whole(value, "size")
+
+
+def _seed(value: Any) -> int:
+    return _whole(value, "seed")
+
+
+def _eval_samples(value: Any) -> int:
+    return _whole(value, "eval_samples")
+
+
+def _probe_samples(value: Any) -> int:
+    return _whole(value, "probe_samples")
+
+
+def _max_rounds(value: Any) -> int:
+    return _whole(value, "max_rounds")
 
 
 def _hyperparameters(value: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -294,8 +330,8 @@ def _check_size(inst: StudySpec, attribute: attrs.Attribute[Any], value: int) ->
 
 
 def _check_budget(inst: StudySpec, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and value < 0:
-        raise ConfigError("budget_usd must be >= 0", field="budget_usd")
+    if value is not None:
+        check_nonneg_number(value, "budget_usd")  # bools, NaN and infinity refused
 
 
 def _check_design(inst: StudySpec, attribute: attrs.Attribute[Any], value: str) -> None:
@@ -304,8 +340,11 @@ def _check_design(inst: StudySpec, attribute: attrs.Attribute[Any], value: str) 
 
 
 def _check_temperature(inst: StudySpec, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value < 0:
-        raise ConfigError("eval_temperature must be >= 0", field="eval_temperature")
+    if not 0 <= value < float("inf"):  # NaN refused too
+        raise ConfigError(
+            f"eval_temperature must be a finite number >= 0, got {value!r}",
+            field="eval_temperature",
+        )
 
 
 def _check_half_width(inst: StudySpec, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -395,17 +434,17 @@ class StudySpec:
     corruptions: tuple[str, ...] = attrs.field(
         default=("obvious", "subtle"), converter=_strings, validator=_check_corruptions
     )
-    replicates: int = attrs.field(default=1, converter=int, validator=_check_replicates)
-    size: int = attrs.field(default=100, converter=int, validator=_check_size)
+    replicates: int = attrs.field(default=1, converter=_replicates, validator=_check_replicates)
+    size: int = attrs.field(default=100, converter=_size, validator=_check_size)
     run_dir: Path = attrs.field(converter=Path)
     budget_usd: float | None = attrs.field(default=None, validator=_check_budget)
-    seed: int = attrs.field(default=0, converter=int)
+    seed: int = attrs.field(default=0, converter=_seed)
     base_model: str | None = attrs.field(
         default=attrs.Factory(_backend_base_model, takes_self=True)
     )
     hyperparameters: dict[str, Any] = attrs.field(factory=dict, converter=_hyperparameters)
-    eval_samples: int = attrs.field(default=1, converter=int)
-    probe_samples: int = attrs.field(default=20, converter=int)
+    eval_samples: int = attrs.field(default=1, converter=_eval_samples)
+    probe_samples: int = attrs.field(default=20, converter=_probe_samples)
     design: str = attrs.field(default="grid", validator=_check_design)
     eval_temperature: float = attrs.field(
         default=0.0, converter=float, validator=_check_temperature
@@ -415,7 +454,7 @@ class StudySpec:
     )
     max_fine_tunes: int | None = None
     adaptive_metric: str = "domain_score"
-    max_rounds: int = attrs.field(default=12, converter=int)
+    max_rounds: int = attrs.field(default=12, converter=_max_rounds)
 
     @property
     def backend_name(self) -> str:
