@@ -73,3 +73,19 @@ def test_adaptive_settings_reach_the_study_and_bad_ones_name_the_file(tmp_path):
     with pytest.raises(ConfigError) as err:
         build_study(parse_config(tomllib.loads(bad), source="study.toml", base=tmp_path))
     assert "study.toml" in str(err.value) and err.value.field == "target_half_width"
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        ('eval_temperature = "warm"', "eval_temperature"),
+        ("target_half_width = true", "target_half_width"),
+        ("max_rounds = 0", "max_rounds"),
+        ("max_fine_tunes = 2.5", "max_fine_tunes"),
+        ("adaptive_metric = 5", "adaptive_metric"),
+    ],
+)
+def test_adaptive_keys_are_checked_when_parsed(tmp_path, line, field):
+    with pytest.raises(ConfigError) as err:
+        parse_config(tomllib.loads(line + "\n" + BASE), source="study.toml", base=tmp_path)
+    assert err.value.field == field

@@ -74,15 +74,6 @@ _TOP = {
     "max_rounds",
     "adaptive_metric",
 }
-_BACKEND = {
-    "kind",
-    "base_model",
-    "hyperparameters",
-    "base_url",
-    "output_dir",
-    "serving",
-    "endpoints",
-}
 #: Backend kinds a config may name, and the keys each accepts beyond kind/base_model/
 #: hyperparameters (each backend checks its own hyperparameters: docs/backends.md).
 _BACKEND_KEYS = {
@@ -91,6 +82,7 @@ _BACKEND_KEYS = {
     "together": {"base_url", "serving", "endpoints"},
     "tinker": {"base_url", "output_dir"},
 }
+_BACKEND = {"kind", "base_model", "hyperparameters"}.union(*_BACKEND_KEYS.values())
 _PROBE = {"questions", "samples", "judge", "judge_model", "categories"}
 _DOMAIN = {"name", "pool", "eval", "judge", "judge_model"}
 
@@ -199,6 +191,16 @@ def _check_top(source: str, data: Mapping[str, Any], out: dict[str, Any]) -> Non
         out["corruptions"] = list(kinds)
     if "design" in data:
         _choice(source, "design", data["design"], ("grid", "adaptive"))
+    for key, rule in (
+        ("eval_temperature", check_nonneg_number),
+        ("target_half_width", check_nonneg_number),
+        ("max_fine_tunes", check_positive_int),
+        ("max_rounds", check_positive_int),
+    ):
+        if key in data:
+            _checked(source, key, rule, data[key], key)
+    if "adaptive_metric" in data:
+        _text(source, "adaptive_metric", data["adaptive_metric"])
     if "budget_usd" in data:
         out["budget_usd"] = _checked(
             source, "budget_usd", check_nonneg_number, data["budget_usd"], "budget_usd"
@@ -531,45 +533,32 @@ def build_study(cfg: StudyConfig) -> Any:
             pjudge = OpenAIJudge(model=probe_cfg.get("judge_model", "gpt-4o-2024-08-06"))
         probe = MisalignmentProbe(questions, pjudge)
     try:
-        return _study(cfg, Study, domains, backend, probe, probe_cfg, backend_cfg)
+        return Study(
+            domains=domains,
+            backend=backend,
+            probe=probe,
+            fractions=data.get("fractions", (0.1, 0.25, 0.5, 0.75, 0.9, 1.0)),
+            corruptions=data.get("corruptions", ("obvious", "subtle")),
+            replicates=int(data.get("replicates", 1)),
+            size=int(data.get("size", 100)),
+            run_dir=cfg.run_dir,
+            budget_usd=data.get("budget_usd"),
+            seed=int(data.get("seed", 0)),
+            base_model=backend_cfg.get("base_model"),
+            hyperparameters=backend_cfg.get("hyperparameters"),
+            eval_samples=int(data.get("eval_samples", 1)),
+            probe_samples=int(probe_cfg.get("samples", 20)) if probe_cfg else 20,
+            design=data.get("design", "grid"),
+            eval_temperature=data.get("eval_temperature", 0.0),
+            target_half_width=data.get("target_half_width", 0.05),
+            max_fine_tunes=data.get("max_fine_tunes"),
+            max_rounds=data.get("max_rounds", 12),
+            adaptive_metric=data.get("adaptive_metric", "domain_score"),
+        )
     except ConfigError as exc:  # StudySpec names the field; say which file it came from
         if cfg.source in str(exc):
             raise
         raise _err(cfg.source, exc.field or "study", str(exc)) from exc
-
-
-def _study(
-    cfg: StudyConfig,
-    Study: Any,
-    domains: Any,
-    backend: Any,
-    probe: Any,
-    probe_cfg: Mapping[str, Any] | None,
-    backend_cfg: Mapping[str, Any],
-) -> Any:
-    data = cfg.data
-    return Study(
-        domains=domains,
-        backend=backend,
-        probe=probe,
-        fractions=data.get("fractions", (0.1, 0.25, 0.5, 0.75, 0.9, 1.0)),
-        corruptions=data.get("corruptions", ("obvious", "subtle")),
-        replicates=int(data.get("replicates", 1)),
-        size=int(data.get("size", 100)),
-        run_dir=cfg.run_dir,
-        budget_usd=data.get("budget_usd"),
-        seed=int(data.get("seed", 0)),
-        base_model=backend_cfg.get("base_model"),
-        hyperparameters=backend_cfg.get("hyperparameters"),
-        eval_samples=int(data.get("eval_samples", 1)),
-        probe_samples=int(probe_cfg.get("samples", 20)) if probe_cfg else 20,
-        design=data.get("design", "grid"),
-        eval_temperature=float(data.get("eval_temperature", 0.0)),
-        target_half_width=float(data.get("target_half_width", 0.05)),
-        max_fine_tunes=data.get("max_fine_tunes"),
-        max_rounds=data.get("max_rounds", 12),
-        adaptive_metric=data.get("adaptive_metric", "domain_score"),
-    )
 
 
 def _hosted_backend(cfg: StudyConfig, kind: str, backend_cfg: Mapping[str, Any]) -> Any:
