@@ -44,6 +44,7 @@ def rows_of(run_dir):
     )
 
 
+@pytest.mark.slow
 def test_kill_between_domain_and_probe_writes_is_finished_on_resume(tmp_path):
     reference = make_study(tmp_path / "ref").run(progress=False)
     run_dir = tmp_path / "run"
@@ -83,6 +84,7 @@ def test_a_second_process_gets_run_locked_error_naming_the_holder(tmp_path):
     assert run_status(run_dir).holder is None
 
 
+@pytest.mark.slow
 def test_two_processes_at_once_create_each_job_once(tmp_path):
     run_dir = tmp_path / "run"
     with FakeOpenAIServer(responder=stub_responder()) as fake:
@@ -123,6 +125,7 @@ def kill_when(proc, fake, count, *, path=CHAT, timeout=120):
     proc.wait()
 
 
+@pytest.mark.slow
 def test_resume_after_kills_repays_almost_no_completion(tmp_path):
     with FakeOpenAIServer(responder=stub_responder()) as fake:
         assert run_child(tmp_path / "ref", base_url=fake.base_url).returncode == 0
@@ -215,6 +218,7 @@ def test_spend_is_trained_tokens_times_price_and_an_overrun_stops_before_samplin
     assert status.spend.total - (billed - plan.finetune_usd) <= budget + 1e-9
 
 
+@pytest.mark.slow
 def test_adaptive_rounds_keep_to_the_budget(tmp_path):
     with FakeOpenAIServer(responder=stub_responder()) as fake:
         kw = dict(design="adaptive", max_rounds=3, hyperparameters={"n_epochs": 3})

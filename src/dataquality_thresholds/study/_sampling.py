@@ -159,7 +159,12 @@ def make_sampler(spec: StudySpec, cache: CompletionCache | None) -> Sampler:
     if cache is None:
         return factory()
     if _takes_cache(factory):
-        sampler: Sampler = factory(cache=cache)  # type: ignore[call-arg]
+        try:
+            sampler: Sampler = factory(cache=cache)  # type: ignore[call-arg]
+        except TypeError as exc:  # ``**options`` passed on to a sampler without a cache
+            if "cache" not in str(exc):
+                raise
+            return CachedSampler(factory(), cache, name=spec.backend_name)
         if getattr(sampler, "cache", None) is cache:
             return sampler
         return CachedSampler(sampler, cache, name=spec.backend_name)

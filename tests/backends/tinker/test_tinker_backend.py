@@ -121,6 +121,7 @@ def test_same_key_returns_the_same_job_and_starts_nothing(make_backend, server, 
     assert server.counter("runs_created") == 1
 
 
+@pytest.mark.slow
 def test_a_lost_job_folder_is_found_again_through_the_service(
     make_backend, server, mixture, tmp_path
 ):
@@ -133,6 +134,7 @@ def test_a_lost_job_folder_is_found_again_through_the_service(
     assert elsewhere.lookup("k").final_path == first.fine_tuned_model
 
 
+@pytest.mark.slow
 def test_same_key_for_other_data_or_settings_is_refused(
     make_backend, mixer, mixture, tmp_path, server
 ):
@@ -147,6 +149,7 @@ def test_same_key_for_other_data_or_settings_is_refused(
     assert server.counter("runs_created") == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("point", "fresh", "loaded", "steps"),
     [
@@ -177,6 +180,7 @@ def test_a_killed_worker_resumes_from_its_last_checkpoint(
         assert resumed["user_metadata"]["dqt_resumed_from"] == resumed["parent"]
 
 
+@pytest.mark.slow
 def test_faults_are_retried_without_doing_anything_twice(make_backend, server, mixture):
     server.add_fault(method="POST", path="/api/v1/create_model", drop="after")
     server.add_fault(method="POST", path="/api/v1/optim_step", status=429, retry_after=0.1)
@@ -193,6 +197,7 @@ def test_faults_are_retried_without_doing_anything_twice(make_backend, server, m
 
 
 # ---------------------------------------------------------------------------- sampling
+@pytest.mark.slow
 def test_sampler_samples_the_weights_through_the_cache(make_backend, server, mixture, tmp_path):
     backend = make_backend(cache=tmp_path / "cache.sqlite")
     job = train(backend, mixture)
@@ -218,6 +223,7 @@ def test_sampler_samples_the_weights_through_the_cache(make_backend, server, mix
 
 
 # ---------------------------------------------------------------------------- the key
+@pytest.mark.slow
 def test_the_api_key_is_never_written_or_shown(make_backend, mixture, caplog):
     import logging
 
@@ -241,6 +247,7 @@ def test_no_key_is_a_clear_error(make_backend, mixture, monkeypatch, tmp_path):
         backend.submit(mixture, key="k")
 
 
+@pytest.mark.slow
 def test_cancel_stops_the_worker(make_backend, server, mixture):
     server.add_fault(method="POST", path="/api/v1/optim_step", delay=0.3, times=1000)
     backend = make_backend()
