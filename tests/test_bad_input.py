@@ -208,7 +208,8 @@ CASES: dict[str, Case] = {
     "silent: HF system='   '": (lambda t: _from_hf(system="   "), ConfigError, "system", None),
     "silent: HF incorrect names the correct column": (lambda t: _from_hf(incorrect={"obvious": "correct"}), ConfigError, "incorrect.obvious", None),
     "silent: HF incorrect cell equals correct": (lambda t: _from_hf(_hf(obvious=["x1", " c2 "])), DataError, "obvious", 2),
-    "silent: HF integer message content": (lambda t: _from_hf(_hf(messages=[[{"role": "user", "content": 5}], [{"role": "user", "content": 6}]])), ConfigError, "messages.content", None),
+    "silent: HF boolean message content": (lambda t: _from_hf(_hf(messages=[[{"role": "user", "content": False}], [{"role": "user", "content": True}]])), DataError, "messages[0].content", 1),
+    "silent: HF NaN answer": (lambda t: _from_hf(_hf(correct=[1.5, float("nan")])), DataError, "correct", 2),
     # dqt mix arguments
     "raw: dqt mix --corruption obvious=abc": (lambda t: _cli("mix", str(_pool_file(t)), "--out", str(t / "o"), "--corruption", "obvious=abc"), ConfigError, "--corruption", None),
     "raw: dqt mix --out an existing file": (lambda t: _cli("mix", str(_pool_file(t)), "--out", str(_write(t, "taken", "x")), "--size", "2"), DataError, "", None),
@@ -264,6 +265,9 @@ VALID: dict[str, Callable[[Path], Any]] = {
         t, YAML_OK + "  judge_prompts:\n"
     ),
     "HF system prompt": lambda t: _from_hf(system="Be brief."),
+    "HF integer message content is written as text": lambda t: _from_hf(
+        _hf(messages=[[{"role": "user", "content": 5}], [{"role": "user", "content": 6}]])
+    ),
     "dqt mix --size 2": lambda t: _cli(
         "mix", str(_pool_file(t)), "--out", str(t / "o"), "--size", "2", "--fractions", "0,1"
     ),

@@ -150,10 +150,16 @@ def test_from_hf_config_errors():
             incorrect={"obvious": "wrong"},
             default_domain="m",
         )
-    with pytest.raises(ConfigError, match="domain"):
+    with pytest.raises(ConfigError, match="no column 'topic' for domain") as info:
         ExamplePool.from_hf(
-            ds, id="uid", prompt="question", correct="answer", incorrect={"obvious": "wrong"}
+            ds,
+            id="uid",
+            domain="topic",
+            prompt="question",
+            correct="answer",
+            incorrect={"obvious": "wrong"},
         )
+    assert info.value.field == "domain"
     with pytest.raises(ConfigError, match="unknown incorrect kind"):
         ExamplePool.from_hf(
             ds,

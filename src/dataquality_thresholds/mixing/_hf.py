@@ -4,7 +4,8 @@ Private to :mod:`dataquality_thresholds.mixing`: :meth:`ExamplePool.from_hf` cal
 :func:`hf_table`. Every argument is checked before any column is touched
 (:class:`ConfigError` naming it), then every column with Arrow compute, so a
 million-row dataset is validated in well under a second; a bad cell is a
-:class:`DataError` naming its row (1-based), column and id.
+:class:`DataError` naming its row (1-based), column and id. Numbers in text
+columns become text and missing ids are generated (``_hf_cells``).
 """
 
 from __future__ import annotations
@@ -18,9 +19,13 @@ import pyarrow.compute as pc
 
 from dataquality_thresholds._util.validators import check_text
 from dataquality_thresholds.errors import ConfigError, DataError
+from dataquality_thresholds.mixing._hf_cells import Locate, prompt_ids, text_array, text_column
 from dataquality_thresholds.records import INCORRECT_KINDS, ROLES
 
-__all__ = ["MESSAGES_TYPE", "MESSAGE_TYPE", "blank_mask", "hf_table"]
+__all__ = ["DEFAULT_DOMAIN", "MESSAGES_TYPE", "MESSAGE_TYPE", "blank_mask", "hf_table"]
+
+#: The domain of every row when a dataset has no domain column and no default_domain is given.
+DEFAULT_DOMAIN = "default"
 
 MESSAGE_TYPE = pa.struct([("role", pa.string()), ("content", pa.string())])
 MESSAGES_TYPE = pa.list_(MESSAGE_TYPE)
@@ -37,10 +42,34 @@ def _is_text(t: pa.DataType) -> bool:
     return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
 
 
-def _as_string(col: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
-    if _is_text(col.type) or pa.types.is_null(col.type):
-        return col.cast(pa.string())
-    raise ConfigError(f"column {name!r} must hold strings, it holds {col.type}", field=name)
+def _is_scalar(t: pa.DataType) -> bool:
+    """Text, a number or a boolean: a prompt column of one user message per row."""
+    return bool(
+        _is_text(t)
+        or pa.types.is_null(t)
+        or pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_boolean(t)
+    )
+
+
+def _row_id(ids: pa.ChunkedArray | None, row: int) -> str | None:
+    """Return the id of ``row`` for an error message (None while ids are not known)."""
+    if ids is None:
+        return None
+    value = ids[row].as_py()
+    return None if value is None else str(value)
+
+
+def _locate(name: str, ids: pa.ChunkedArray | None) -> Locate:
+    def locate(row: int) -> tuple[int, str, str | None]:
+        return row + 1, name, _row_id(ids, row)
+
+    return locate
+
+
+def _as_string(col: pa.ChunkedArray, name: str, ids: pa.ChunkedArray | None) -> pa.ChunkedArray:
+    return text_column(col, column=name, locate=_locate(name, ids))
 
 
 def _column_name(value: object, field: str, *, optional: bool = False) -> str | None:
@@ -63,9 +92,9 @@ def _check_arguments(
     default_domain: object,
 ) -> dict[str, str] | None:
     """Check from_hf's arguments; return ``incorrect`` as a plain dict (or None)."""
-    for field, value in (("id", id), ("prompt", prompt), ("correct", correct)):
+    for field, value in (("prompt", prompt), ("correct", correct)):
         _column_name(value, field)
-    for field, value in (("domain", domain), ("skill", skill)):
+    for field, value in (("id", id), ("domain", domain), ("skill", skill)):
         _column_name(value, field, optional=True)
     for field, value in (("system", system), ("default_domain", default_domain)):
         if value is not None:
@@ -125,7 +154,7 @@ def _text_to_messages(text: pa.ChunkedArray, system: str | None) -> pa.Array:
 def hf_table(
     dataset: Any,
     *,
-    id: str,
+    id: str | None,
     domain: str | None,
     prompt: str,
     correct: str,
@@ -141,8 +170,9 @@ def hf_table(
     ConfigError
         A bad argument, a missing column or a column of the wrong type.
     DataError
-        A null or blank cell, an unknown role, a repeated id, a row with no incorrect
-        variant, or an incorrect response equal to the row's correct one.
+        A null, blank, boolean, NaN or infinite cell, an unknown role, a repeated id,
+        a row with no incorrect variant, or an incorrect response equal to the row's
+        correct one.
     """
     checked = _check_arguments(
         id=id,
@@ -175,35 +205,42 @@ def hf_table(
     n = table.num_rows
     if n == 0:
         raise DataError("the dataset has no rows", field="<dataset>")
-    cols: dict[str, Any] = {"id": _as_string(need(id, "id"), id)}
-    ids = cols["id"]
+    cols: dict[str, Any] = {}
+    ids: pa.ChunkedArray | None = None
+    if id is not None and (id in names or id != "id"):
+        ids = _as_string(need(id, "id"), id, None)
+    id_field = id or "id"
     if domain is not None and domain in names:
-        cols["domain"] = _as_string(table.column(domain), domain)
-    elif default_domain is not None:
-        cols["domain"] = pa.chunked_array(
-            [pa.array(np.full(n, default_domain, dtype=object), pa.string())]
-        )
-    else:
+        cols["domain"] = _as_string(table.column(domain), domain, ids)
+    elif domain not in (None, "domain") and default_domain is None:
         raise ConfigError(
-            f"dataset has no column {domain!r}: pass domain=<column> or default_domain=...",
+            f"dataset has no column {domain!r} for domain; columns: {sorted(names)}; pass "
+            f"domain=None to give every row default_domain (or {DEFAULT_DOMAIN!r})",
             field="domain",
         )
-    raw_prompt = need(prompt, "prompt")
-    if _is_text(raw_prompt.type):
-        _check_blank(raw_prompt.cast(pa.string()), ids, prompt)
-        cols["messages"] = _text_to_messages(raw_prompt.cast(pa.string()), system)
     else:
-        cols["messages"] = _check_messages(raw_prompt, ids, prompt, system)
-    cols["correct"] = _as_string(need(correct, "correct"), correct)
+        fill = DEFAULT_DOMAIN if default_domain is None else default_domain
+        cols["domain"] = pa.chunked_array([pa.array(np.full(n, fill, dtype=object), pa.string())])
+    raw_prompt = need(prompt, "prompt")
+    if _is_scalar(raw_prompt.type):
+        text = _as_string(raw_prompt, prompt, ids)
+        _check_blank(text, ids, prompt)
+        messages = _text_to_messages(text, system)
+    else:
+        messages = _check_messages(raw_prompt, ids, prompt, system)
+    if ids is None:
+        ids = prompt_ids(messages)
+    cols = {"id": ids, **cols, "messages": messages}
+    cols["correct"] = _as_string(need(correct, "correct"), correct, ids)
     for kind, col in checked.items():
-        cols[kind] = _as_string(need(col, f"incorrect.{kind}"), col)
+        cols[kind] = _as_string(need(col, f"incorrect.{kind}"), col, ids)
     cols["skill"] = (
-        _as_string(table.column(skill), skill)
+        _as_string(table.column(skill), skill, ids)
         if skill is not None and skill in names
         else pa.chunked_array([pa.nulls(n, pa.string())])
     )
     out = pa.table(cols)
-    _check_blank(out.column("id"), ids, id)
+    _check_blank(out.column("id"), None, id_field)
     _check_blank(out.column("domain"), ids, domain or "domain")
     _check_blank(out.column("correct"), ids, correct)
     kinds = tuple(k for k in INCORRECT_KINDS if k in checked)
@@ -228,7 +265,7 @@ def hf_table(
                 "incorrect variant must differ from it",
                 line=row + 1,
                 field=checked[kind],
-                id=str(ids[row].as_py()),
+                id=_row_id(ids, row),
             )
         any_kind |= ~blank
     if not any_kind.all():
@@ -237,7 +274,7 @@ def hf_table(
             "has no incorrect variant in any of the columns " + ", ".join(checked.values()),
             line=row + 1,
             field="incorrect",
-            id=str(ids[row].as_py()),
+            id=_row_id(ids, row),
         )
     _check_unique(out.column("id"))
     return out, kinds
@@ -258,12 +295,11 @@ def _dataset_table(dataset: Any) -> pa.Table:
     return dataset.with_format("arrow")[:]  # materialises the selection as Arrow, not Python
 
 
-def _check_blank(col: pa.ChunkedArray, ids: pa.ChunkedArray, field: str) -> None:
+def _check_blank(col: pa.ChunkedArray, ids: pa.ChunkedArray | None, field: str) -> None:
     blank = blank_mask(col)
     if blank.any():
         row = int(np.argmax(blank))
-        id_value = ids[row].as_py() if field != "id" else None
-        raise DataError("is null or empty", line=row + 1, field=field, id=id_value)
+        raise DataError("is null or empty", line=row + 1, field=field, id=_row_id(ids, row))
 
 
 def _check_unique(ids: pa.ChunkedArray) -> None:
@@ -280,7 +316,7 @@ def _check_unique(ids: pa.ChunkedArray) -> None:
 
 
 def _check_messages(
-    col: pa.ChunkedArray, ids: pa.ChunkedArray, field: str, system: str | None
+    col: pa.ChunkedArray, ids: pa.ChunkedArray | None, field: str, system: str | None
 ) -> pa.Array:
     """Validate a list<struct{role, content}> prompt column; return it normalised."""
     t = col.type
@@ -300,14 +336,12 @@ def _check_messages(
         raise ConfigError(
             f"messages in column {field!r} need 'role' and 'content' fields", field=field
         )
-    for key in ("role", "content"):
-        if not (_is_text(fields[key]) or pa.types.is_null(fields[key])):
-            # casting would turn 5 into "5": refuse instead
-            raise ConfigError(
-                f"{field}.{key}: the {key!r} of messages in column {field!r} must be "
-                f"strings, it holds {fields[key]}",
-                field=f"{field}.{key}",
-            )
+    if not (_is_text(fields["role"]) or pa.types.is_null(fields["role"])):
+        raise ConfigError(
+            f"{field}.role: the 'role' of messages in column {field!r} must be "
+            f"strings, it holds {fields['role']}",
+            field=f"{field}.role",
+        )
     arr = col.combine_chunks()
     if system is not None:
         raise ConfigError("system= applies to string prompts only", field="system")
@@ -315,12 +349,20 @@ def _check_messages(
     if (lengths == 0).any():
         row = int(np.argmax(lengths == 0))
         raise DataError(
-            "must contain at least one message", line=row + 1, field=field, id=ids[row].as_py()
+            "must contain at least one message", line=row + 1, field=field, id=_row_id(ids, row)
         )
     flat = pc.list_flatten(arr)
     parents = np.asarray(pc.list_parent_indices(arr).to_numpy())
     roles = pc.struct_field(flat, "role").cast(pa.string())
-    contents = pc.struct_field(flat, "content").cast(pa.string())
+
+    def locate(k: int) -> tuple[int, str, str | None]:
+        row = int(parents[k])
+        pos = k - int(np.searchsorted(parents, row))
+        return row + 1, f"{field}[{pos}].content", _row_id(ids, row)
+
+    contents = text_array(
+        pc.struct_field(flat, "content"), column=f"{field}.content", locate=locate
+    )
     bad_role = ~np.asarray(
         pc.fill_null(pc.is_in(roles, value_set=pa.array(ROLES)), False).to_numpy(
             zero_copy_only=False
@@ -335,7 +377,7 @@ def _check_messages(
             f"unknown role {roles[k].as_py()!r}; expected one of {', '.join(ROLES)}",
             line=row + 1,
             field=f"{field}[{pos}].role",
-            id=ids[row].as_py(),
+            id=_row_id(ids, row),
         )
     blank = blank_mask(pa.chunked_array([contents]))
     if blank.any():
@@ -343,7 +385,10 @@ def _check_messages(
         row = int(parents[k])
         pos = k - int(np.searchsorted(parents, row))
         raise DataError(
-            "must not be empty", line=row + 1, field=f"{field}[{pos}].content", id=ids[row].as_py()
+            "must not be empty",
+            line=row + 1,
+            field=f"{field}[{pos}].content",
+            id=_row_id(ids, row),
         )
     ends = np.cumsum(lengths) - 1
     last_roles = np.asarray(roles.take(pa.array(ends)).to_numpy(zero_copy_only=False))
@@ -354,7 +399,7 @@ def _check_messages(
             f"the prompt must end with a user message, it ends with {last_roles[row]!r}",
             line=row + 1,
             field=f"{field}[{int(lengths[row]) - 1}].role",
-            id=ids[row].as_py(),
+            id=_row_id(ids, row),
         )
     structs = pa.StructArray.from_arrays([roles, contents], fields=list(MESSAGE_TYPE))
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)

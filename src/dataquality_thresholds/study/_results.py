@@ -29,6 +29,7 @@ import attrs
 from dataquality_thresholds.errors import BackendUnavailableError, ConfigError, FitError
 from dataquality_thresholds.fitting import ThresholdFit, ThresholdFitter
 from dataquality_thresholds.study._ledger import Ledger
+from dataquality_thresholds.study._plots import plot_metric
 from dataquality_thresholds.study._report import html_table, write_report
 
 __all__ = ["FitRow", "StudyResults", "ThresholdTable"]
@@ -528,67 +529,20 @@ class StudyResults:
     def plot(self, metric: str = "domain_score", *, table: ThresholdTable | None = None) -> Any:
         """Plot the metric against the share of correct data, with fitted curves and thresholds.
 
-        Needs matplotlib (``pip install dataquality_thresholds[plot]``).
-        """
-        try:
-            import matplotlib
+        One panel per domain (two to a row), each corruption's runs as points, its
+        fitted curve, the threshold (dashed) and its interval (band), the base model
+        (dotted); one legend below the panels says which is which. Needs matplotlib
+        (``pip install dataquality_thresholds[plot]``).
 
-            matplotlib.use("Agg", force=False)
-            import matplotlib.pyplot as plt
-        except ImportError as exc:
-            raise BackendUnavailableError(
-                "plot() needs matplotlib: pip install 'dataquality_thresholds[plot]'"
-            ) from exc
+        .. versionchanged:: 0.1
+           Panels two to a row (four domains fit a laptop window) and a legend for
+           every mark.
+        """
         table = table if table is not None else self.fit(metric)
-        domains = sorted({r["domain"] for r in self.metric(metric)})
-        fig, axes = plt.subplots(
-            1, max(1, len(domains)), figsize=(4 * max(1, len(domains)), 3.4), squeeze=False
+        fits = {(r.domain, r.corruption): r for r in table}
+        return plot_metric(
+            self.metric(metric), self.base(metric), metric, lambda d, c: fits.get((d, c))
         )
-        colours = {"obvious": "tab:red", "subtle": "tab:blue"}
-        base = self.base(metric)
-        for ax, domain in zip(axes[0], domains, strict=False):
-            for corruption in sorted(
-                {r["corruption"] for r in self.metric(metric) if r["domain"] == domain} - {"base"}
-            ):
-                pts = [
-                    r
-                    for r in self.metric(metric)
-                    if r["domain"] == domain and r["corruption"] == corruption
-                ]
-                col = colours.get(corruption, "tab:gray")
-                ax.scatter(
-                    [r["share_correct"] for r in pts],
-                    [r["value"] for r in pts],
-                    s=14,
-                    color=col,
-                    alpha=0.7,
-                    label=corruption,
-                )
-                try:
-                    row = table[(domain, corruption)]
-                except KeyError:
-                    continue
-                if row.fit is not None:
-                    cx, cy = row.fit.curve(100)
-                    ax.plot(cx, cy, color=col, lw=1.4)
-                    lo, hi = row.fit.conf_int()
-                    ax.axvline(row.fit.threshold, color=col, ls="--", lw=1)
-                    if (
-                        lo is not None
-                        and hi is not None
-                        and math.isfinite(lo)
-                        and math.isfinite(hi)
-                    ):
-                        ax.axvspan(lo, hi, color=col, alpha=0.08)
-            if base.get(domain) is not None:
-                ax.axhline(base[domain], color="black", lw=0.8, ls=":", label="base model")
-            ax.set_title(domain)
-            ax.set_xlabel("share of correct training data")
-            ax.set_xlim(0, 1.02)
-        axes[0][0].set_ylabel(metric.replace("_", " "))
-        axes[0][-1].legend(fontsize=7, loc="best")
-        fig.tight_layout()
-        return fig
 
     def report(self, path: str | Path) -> Path:
         """Write a self-contained HTML report and return its path."""
