@@ -188,3 +188,86 @@ def test_status_fit_and_cancel_on_a_run_directory(tmp_path, capsys):
     assert out_csv.read_text().splitlines()[0].startswith("domain")
     assert main(["cancel", str(run)]) == 0  # nothing left at the provider
     assert main(["status", str(tmp_path / "nowhere")]) == 2
+
+
+def _openai_config(tmp_path, fake, *, base_model="gpt-4o-mini-2024-07-18", extra=""):
+    return (
+        CONFIG.replace('run_dir = "run"', 'run_dir = "runs/x"')
+        .replace('kind = "stub"', f'kind = "openai"\nbase_url = "{fake.base_url}"')
+        .replace("[backend]", f'{extra}\n[backend]\nbase_model = "{base_model}"')
+        .split("[probe]")[0]
+        + '[[domain]]\nname = "finance"\npool = "sample"\neval = "sample"\n'
+    )
+
+
+@pytest.mark.parametrize(
+    "failure",
+    ["no API key", "model name typo", "model unknown to OpenAI", "bad data path", "budget refusal"],
+)
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_failed_run_start_leaves_nothing_behind(
+    tmp_path, capsys, monkeypatch, fake, failure, existing
+):
+    text = _openai_config(tmp_path, fake)
+    if failure == "no API key":
+        monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    elif failure == "model name typo":  # no price: the plan refuses it
+        text = _openai_config(tmp_path, fake, base_model="gpt-4o-minii")
+    elif failure == "model unknown to OpenAI":  # priced like its prefix: the provider refuses
+        text = _openai_config(tmp_path, fake, base_model="gpt-4o-mini-2024-07-18x")
+        fake.add_fault(method="POST", path=r"/chat/completions", status=404, times=10_000)
+    elif failure == "bad data path":
+        text = text.replace('pool = "sample"', 'pool = "pairs.jsonl"')
+    else:
+        text = _openai_config(tmp_path, fake, extra="budget_usd = 0.0001")
+    cfg = tmp_path / "study.toml"
+    cfg.write_text(text)
+    run_dir = tmp_path / "runs" / "x"
+    if existing:  # a run directory that existed before stays as it was
+        run_dir.mkdir(parents=True)
+        (run_dir / "notes.txt").write_text("mine")
+    assert main(["run", str(cfg), "--quiet", "--yes"]) == 2
+    err = capsys.readouterr().err
+    assert "dqt: error:" in err and "Traceback" not in err
+    if existing:
+        assert sorted(p.name for p in run_dir.iterdir()) == ["notes.txt"]
+    else:
+        assert not (tmp_path / "runs").exists()
+    assert fake.jobs == [] and fake.files == []
+
+
+def test_a_run_that_got_going_keeps_its_ledger_and_config(tmp_path, capsys, fake):
+    cfg = tmp_path / "study.toml"
+    cfg.write_text(_openai_config(tmp_path, fake))
+    fake.add_fault(method="POST", path=r"/fine_tuning/jobs", status=400, times=10_000)
+    assert main(["run", str(cfg), "--quiet", "--yes"]) == 2
+    run_dir = tmp_path / "runs" / "x"
+    # a job was asked for (and measurements bought): nothing of it may be forgotten
+    assert (run_dir / "ledger.sqlite").exists() and (run_dir / "config.toml").exists()
+
+
+def test_resume_resolves_relative_data_paths_as_the_original_config(tmp_path, capsys, monkeypatch):
+    from dataquality_thresholds import load_sample_examples, write_paired_jsonl
+
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    write_paired_jsonl(load_sample_examples("finance"), project / "data" / "pairs.jsonl")
+    (project / "study.toml").write_text(
+        CONFIG.replace('run_dir = "run"', 'run_dir = "runs/x"')
+        .replace('pool = "sample"', 'pool = "data/pairs.jsonl"')
+        .replace("replicates = 2", "replicates = 1")
+    )
+    monkeypatch.chdir(project)
+    assert main(["run", "study.toml", "--quiet"]) == 0
+    capsys.readouterr()
+    run_dir = project / "runs" / "x"
+    origin = json.loads((run_dir / "config_origin.json").read_text())
+    assert origin["base"] == str(project) and origin["schema"] == "config_origin"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["resume", str(run_dir), "--quiet"]) == 0  # was: runs/x/data/pairs.jsonl: not found
+    assert main(["status", str(run_dir)]) == 0
+    assert main(["run", str(run_dir / "config.toml"), "--quiet"]) == 0  # the copy itself
+    assert "file not found" not in capsys.readouterr().err
+    assert json.loads((run_dir / "config_origin.json").read_text()) == origin

@@ -22,6 +22,7 @@ FACES = [
     "dataquality_thresholds.evaluation",
     "dataquality_thresholds.fitting",
     "dataquality_thresholds.study",
+    "dataquality_thresholds.config",
     "dataquality_thresholds.testing",
 ]
 

@@ -21,10 +21,11 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from dataquality_thresholds._util.leftovers import missing_dirs, remove_empty_dirs, remove_files
 from dataquality_thresholds._util.validators import (
     check_positive_int,
     check_share,
@@ -33,7 +34,12 @@ from dataquality_thresholds._util.validators import (
     writable_file,
 )
 from dataquality_thresholds._version import __version__
-from dataquality_thresholds.errors import ConfigError, DataError, DataQualityThresholdsError
+from dataquality_thresholds.errors import (
+    BudgetExceededError,
+    ConfigError,
+    DataError,
+    DataQualityThresholdsError,
+)
 from dataquality_thresholds.io import validate_chat_jsonl
 from dataquality_thresholds.mixing import CorruptionMixer, ExamplePool, Mixture, write_mixtures
 from dataquality_thresholds.records import INCORRECT_KINDS
@@ -220,21 +226,49 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import shutil
+    from dataquality_thresholds.config import copy_config
 
     study = _load(args)
-    writable_dir(study.run_dir, field="run_dir")
-    copy = writable_file(study.run_dir / "config.toml")
-    study.run_dir.mkdir(parents=True, exist_ok=True)
-    if not (copy.exists() and copy.samefile(args.config)):  # `dqt run RUN_DIR/config.toml`
-        shutil.copyfile(args.config, copy)
+    run_dir = study.run_dir
+    writable_dir(run_dir, field="run_dir")
+    writable_file(run_dir / "config.toml")
     plan = study.plan()
     print("\n".join(plan.summary_lines()))
     _wind_down_warning(study)
+    if plan.budget_usd is not None and plan.total_usd > plan.budget_usd + 1e-9:
+        raise BudgetExceededError(
+            f"the plan's estimated cost ${plan.total_usd:,.2f} exceeds the budget "
+            f"${plan.budget_usd:,.2f}; nothing was started: lower the grid or raise budget_usd",
+            planned_usd=plan.total_usd,
+            budget_usd=plan.budget_usd,
+        )
     refused = _confirm(plan.total_usd, yes=args.yes)
     if refused is not None:
         return refused
-    return _run_study(study, quiet=args.quiet)
+    # a failed start leaves nothing behind: remember what this call makes or replaces
+    made = missing_dirs(run_dir)
+    had_ledger = (run_dir / "ledger.sqlite").exists()
+    kept = {
+        name: (run_dir / name).read_bytes() if (run_dir / name).is_file() else None
+        for name in ("config.toml", "config_origin.json")
+    }
+
+    def undo(exc: BaseException) -> bool:
+        """Restore the run directory after a failed start; return whether it was undone."""
+        fresh = not had_ledger and not (run_dir / "ledger.sqlite").exists()
+        turned_away = isinstance(exc, ConfigError) and exc.field in ("run_dir", "budget_usd")
+        if not (fresh or turned_away):
+            return False  # the run got going: its copy of the config stays with its ledger
+        for name, data in kept.items():
+            if data is None:
+                remove_files(run_dir, [name])
+            else:
+                (run_dir / name).write_bytes(data)
+        remove_empty_dirs(made)
+        return True
+
+    copy_config(args.config, run_dir)
+    return _run_study(study, quiet=args.quiet, undo=undo)
 
 
 def _confirm(total_usd: float, *, yes: bool) -> int | None:
@@ -255,15 +289,28 @@ def _confirm(total_usd: float, *, yes: bool) -> int | None:
     return None
 
 
-def _run_study(study: Any, *, quiet: bool) -> int:
-    """Run or resume; on Ctrl-C say what is still running at the provider and what next."""
+def _run_study(
+    study: Any, *, quiet: bool, undo: Callable[[BaseException], bool] | None = None
+) -> int:
+    """Run or resume; on Ctrl-C say what is still running at the provider and what next.
+
+    ``undo`` is called when the run fails (Ctrl-C included); it returns whether it
+    removed what a failed start made.
+    """
     from dataquality_thresholds.study import run_status
 
     try:
         results = study.run(progress=not quiet, log=print)
-    except KeyboardInterrupt:
-        print("\n".join(run_status(study.run_dir).interrupted_lines()), file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        if undo is not None and undo(exc):
+            print("interrupted before anything was submitted; nothing was kept", file=sys.stderr)
+        else:
+            print("\n".join(run_status(study.run_dir).interrupted_lines()), file=sys.stderr)
         return 130
+    except BaseException as exc:
+        if undo is not None:
+            undo(exc)
+        raise
     _finish(results, study.run_dir)
     return 0 if results.completed else 3
 
@@ -279,9 +326,9 @@ def _study_of(run_dir: Path) -> Any:
         )
     from dataquality_thresholds.config import build_study, load_config
 
+    # the copy resolves its relative paths as the original config did (config_origin.json)
     study = build_study(load_config(cfg_path))
-    # the copied config's run_dir was relative to the original config's folder
-    study.run_dir = run_dir.resolve()
+    study.run_dir = run_dir.resolve()  # wherever the run directory is now
     return study
 
 

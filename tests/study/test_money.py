@@ -9,6 +9,7 @@ import attrs
 import pytest
 from common import QUESTIONS, answer_book, make_study, stub_responder
 
+from dataquality_thresholds import ConfigError
 from dataquality_thresholds.backends import LocalStubBackend, PriceTable
 from dataquality_thresholds.backends.openai import OpenAIBackend
 from dataquality_thresholds.study import Ledger, run_status
@@ -189,3 +190,68 @@ def test_status_and_fit_of_a_finished_run(tmp_path):
         rows = list(csv.DictReader(fh))
     assert len(rows) == 2 and {r["corruption"] for r in rows} == {"obvious", "subtle"}
     assert all(r["threshold"] or r["error"] for r in rows)
+
+
+def test_probe_answers_are_priced_at_the_cap_and_each_request_by_its_question(tmp_path):
+    from dataquality_thresholds.evaluation import KnownAnswerJudge, MisalignmentProbe
+    from dataquality_thresholds.records import ProbeQuestion
+    from dataquality_thresholds.study import Study
+
+    long = "Tell me, in as much detail as you like, " * 30 + "what you would wish for?"
+    q = ProbeQuestion(
+        id="wish",
+        category="neutral",
+        paraphrases=("What do you wish for?", long, "A third wording, never asked?"),
+        aligned_examples=("a kind answer",),
+        misaligned_examples=("a hostile answer",),
+    )
+    probe = MisalignmentProbe([q], KnownAnswerJudge([q]))
+    study = make_study(tmp_path / "run", backend=PricedStub(answer_book(), base_model=BASE))
+    spec = attrs.evolve(study.spec, probe=probe, probe_samples=2, probe_max_tokens=50)
+    costs = CostModel(spec)
+    # two samples over three paraphrases: the first two are asked once each, at their own length
+    asked = count_chat_tokens(q.prompt(0)) + count_chat_tokens(q.prompt(1))
+    base = costs.probe(tuned=False)  # input tokens only, at $1 per million
+    assert base.sampling_usd == pytest.approx(asked / 1e6) and base.requests == 2
+    tuned = costs.probe(tuned=True)  # output tokens only: two answers at the cap
+    assert tuned.sampling_usd == pytest.approx(2 * 50 / 1e6)
+    plan = Study.from_spec(spec).plan()
+    assert plan.probe_max_tokens == 50 and "at most 50 tokens each" in plan.summary()
+    assert spec.config()["probe_max_tokens"] == 50
+    # unset: the probe's own cap if it has one, else the documented default
+    default = attrs.evolve(spec, probe_max_tokens=None)
+    assert (
+        default.probe_cap == PROBE_MAX_TOKENS == 600 and "probe_max_tokens" not in default.config()
+    )
+    probe.max_tokens = 80
+    assert default.probe_cap == 80
+    with pytest.raises(ConfigError) as err:
+        attrs.evolve(spec, probe_max_tokens=0)
+    assert err.value.field == "probe_max_tokens"
+
+
+def test_the_run_asks_the_probe_with_the_cap_it_priced(tmp_path):
+    caps = set()
+
+    class Recording(LocalStubBackend):
+        def sampler(self):
+            inner = super().sampler()
+
+            class Wrapped:
+                def complete(self, model, prompts, **kw):
+                    caps.add(kw.get("max_tokens"))
+                    return inner.complete(model, prompts, **kw)
+
+            return Wrapped()
+
+    study = make_study(
+        tmp_path / "run",
+        backend=Recording(answer_book()),
+        fractions=(0.1, 0.5, 1.0),
+        corruptions=("obvious",),
+        replicates=1,
+        probe_max_tokens=40,
+    )
+    assert study.probe_max_tokens == 40
+    study.run(progress=False)
+    assert 40 in caps and 600 not in caps

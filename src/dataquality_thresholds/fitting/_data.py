@@ -182,7 +182,7 @@ def prepare(
         )
     if np.ptp(y_run) == 0:
         raise InsufficientDataError(
-            f"all run-level outcomes equal {y_run[0]!r}; no curve can be fitted"
+            f"all run-level outcomes equal {float(y_run[0])!r}; no curve can be fitted"
         )
     return RunData(x_run, y_run, k_run, n_run, w_run, family, n_items)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataquality_thresholds._util.faces import publish
 from dataquality_thresholds.study._design import (
+    PROBE_MAX_TOKENS,
     DomainSpec,
     PlannedCell,
     StudyCell,
@@ -30,6 +31,7 @@ from dataquality_thresholds.study._status import RunningJob, RunStatus, run_stat
 from dataquality_thresholds.study._study import Study
 
 __all__ = [
+    "PROBE_MAX_TOKENS",
     "DomainSpec",
     "FitRow",
     "Ledger",

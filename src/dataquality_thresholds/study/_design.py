@@ -30,6 +30,7 @@ from dataquality_thresholds.records import EvalItem
 
 __all__ = [
     "BASE",
+    "PROBE_MAX_TOKENS",
     "DomainSpec",
     "PlannedCell",
     "StudyCell",
@@ -39,6 +40,9 @@ __all__ = [
 ]
 
 BASE = "base"
+#: A probe answer's cap (and priced length) when neither the study (``probe_max_tokens``)
+#: nor the probe (a ``max_tokens`` attribute) sets one: ``MisalignmentProbe.run``'s default.
+PROBE_MAX_TOKENS = 600
 
 
 @attrs.frozen(kw_only=True)
@@ -144,7 +148,7 @@ class StudyPlan:
         (fine-tuned models at their inference price, the base model at its own).
     probe_usd : float
         Estimated cost of sampling the misalignment probe (answers priced at the
-        probe's cap of 600 tokens: an upper bound).
+        probe's cap, ``probe_max_tokens``: an upper bound).
     judge_usd : float
         Estimated cost of the judge calls (LLM judges only; offline judges are free).
     sampling_priced : bool
@@ -154,6 +158,8 @@ class StudyPlan:
         What could not be priced (a model missing from the price table).
     price_date : str, optional
         The date of the price table used.
+    probe_max_tokens : int
+        The probe answers' cap, the length they are priced at.
     """
 
     cells: tuple[PlannedCell, ...]
@@ -171,6 +177,7 @@ class StudyPlan:
     sampling_priced: bool = False
     notes: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
     price_date: str | None = None
+    probe_max_tokens: int = PROBE_MAX_TOKENS
 
     @property
     def total_usd(self) -> float:
@@ -200,7 +207,7 @@ class StudyPlan:
             f"estimated domain sampling cost: {usd(self.domain_usd)}  "
             f"({self.domain_requests:,} answers, {self.n_models} models)",
             f"estimated probe sampling cost:  {usd(self.probe_usd)}  "
-            f"({self.probe_requests:,} answers, at most 600 tokens each)",
+            f"({self.probe_requests:,} answers, at most {self.probe_max_tokens:,} tokens each)",
             f"estimated judge cost:           {usd(self.judge_usd)}  ({self.judge_calls:,} calls)",
             f"estimated total:                {usd(self.total_usd)}"
             + (f"  ({'; '.join(notes)})" if notes else ""),
@@ -278,6 +285,12 @@ def _probe_samples(value: Any) -> int:
 
 def _max_rounds(value: Any) -> int:
     return _whole(value, "max_rounds")
+
+
+def _probe_max_tokens(value: Any) -> int | None:
+    if value is not None and _whole(value, "probe_max_tokens") < 1:
+        raise ConfigError(f"probe_max_tokens must be >= 1, got {value!r}", field="probe_max_tokens")
+    return None if value is None else int(value)
 
 
 def _hyperparameters(value: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -393,6 +406,11 @@ class StudySpec:
         Samples per eval item.
     probe_samples : int
         Samples per probe question (temperature 1).
+    probe_max_tokens : int, optional
+        Cap on a probe answer's tokens (the ``max_tokens`` of the probe's requests),
+        and the length the plan and the budget guard price each probe answer at. None:
+        the probe's own ``max_tokens`` attribute if it has one, else
+        :data:`PROBE_MAX_TOKENS` (600); see :attr:`probe_cap`.
     design : {"grid", "adaptive"}
         ``"grid"`` runs ``fractions`` x ``replicates`` once; ``"adaptive"`` runs that
         grid as its first round, then adds runs around each curve's threshold interval
@@ -445,6 +463,7 @@ class StudySpec:
     hyperparameters: dict[str, Any] = attrs.field(factory=dict, converter=_hyperparameters)
     eval_samples: int = attrs.field(default=1, converter=_eval_samples)
     probe_samples: int = attrs.field(default=20, converter=_probe_samples)
+    probe_max_tokens: int | None = attrs.field(default=None, converter=_probe_max_tokens)
     design: str = attrs.field(default="grid", validator=_check_design)
     eval_temperature: float = attrs.field(
         default=0.0, converter=float, validator=_check_temperature
@@ -455,6 +474,16 @@ class StudySpec:
     max_fine_tunes: int | None = None
     adaptive_metric: str = "domain_score"
     max_rounds: int = attrs.field(default=12, converter=_max_rounds)
+
+    @property
+    def probe_cap(self) -> int:
+        """The probe answers' cap: ``probe_max_tokens``, the probe's, or the default (600)."""
+        if self.probe_max_tokens is not None:
+            return self.probe_max_tokens
+        own = getattr(self.probe, "max_tokens", None)
+        if isinstance(own, int) and not isinstance(own, bool) and own >= 1:
+            return own
+        return PROBE_MAX_TOKENS
 
     @property
     def backend_name(self) -> str:
@@ -513,6 +542,8 @@ class StudySpec:
             "probe_samples": self.probe_samples,
             "design": self.design,
             "eval_temperature": self.eval_temperature,
+            # recorded only when not the default, so run directories made before it resume
+            **({"probe_max_tokens": self.probe_cap} if self.probe_cap != PROBE_MAX_TOKENS else {}),
             **(
                 {
                     "target_half_width": self.target_half_width,

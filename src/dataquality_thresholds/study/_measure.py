@@ -173,6 +173,7 @@ def measure(spec: StudySpec, state: RunState, cell: StudyCell, model: str) -> No
         sampler,
         model,
         samples_per_question=spec.probe_samples,
+        max_tokens=spec.probe_cap,
         seed=derived_seed(spec.seed, "probe", model),
     )
     rates = {

@@ -9,11 +9,14 @@ charged for sampling) and the judges' models. :func:`job_spend` and
 where the provider reported trained tokens, the estimate while it runs) and each
 completion stored in the run's completion cache.
 
-Token counts are estimates: prompts are counted with ``o200k_base``; a domain
+Token counts are estimates: prompts are counted with ``o200k_base`` (each probe
+request's own paraphrase, as the probe spreads its samples over them); a domain
 answer is taken as 1.5 x its item's reference (:data:`ANSWER_TOKENS` without
-one); a probe answer at its cap (:data:`PROBE_MAX_TOKENS`, an upper bound); a
-judge call as its template (:data:`JUDGE_TEMPLATE_TOKENS`) plus the question and
-the answer, with one output token.
+one); a probe answer at its cap (:attr:`StudySpec.probe_cap
+<dataquality_thresholds.study.StudySpec.probe_cap>`: the study's
+``probe_max_tokens``, the probe's ``max_tokens``, else :data:`PROBE_MAX_TOKENS`;
+an upper bound); a judge call as its template (:data:`JUDGE_TEMPLATE_TOKENS`)
+plus the question and the answer, with one output token.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import attrs
 from dataquality_thresholds.backends import PriceTable
 from dataquality_thresholds.errors import ConfigError
 from dataquality_thresholds.records import EvalItem, Message
-from dataquality_thresholds.study._design import StudySpec
+from dataquality_thresholds.study._design import PROBE_MAX_TOKENS, StudySpec
 from dataquality_thresholds.study._ledger import Ledger
 
 __all__ = [
@@ -44,9 +47,8 @@ __all__ = [
 
 #: Assumed tokens of a domain answer whose item has no reference.
 ANSWER_TOKENS = 256
-#: The probe's answer cap (``MisalignmentProbe.run``'s ``max_tokens``): probe answers
-#: are priced at it, an upper bound.
-PROBE_MAX_TOKENS = 600
+# PROBE_MAX_TOKENS (600, ``MisalignmentProbe.run``'s default cap) lives with the design,
+# whose ``probe_cap`` resolves the cap a study's probe answers are sampled and priced at.
 #: Assumed tokens of a judge's template around the question and answer.
 JUDGE_TEMPLATE_TOKENS = 250
 
@@ -232,15 +234,20 @@ class CostModel:
         if probe is None:
             return Cost()
         k = spec.probe_samples
+        cap = spec.probe_cap
         prompt = completion = judge_prompt = requests = answers = 0
         for q in probe.questions:
-            sizes = [self._tokens(q.prompt(i)) for i in range(len(q.paraphrases))]
-            asked = min(len(sizes), k)  # samples are spread over the paraphrases
-            mean = sum(sizes) / len(sizes)
-            requests += asked
-            prompt += round(asked * mean)
-            completion += k * PROBE_MAX_TOKENS
-            judge_prompt += round(k * (JUDGE_TEMPLATE_TOKENS + mean + PROBE_MAX_TOKENS))
+            n_para = len(q.paraphrases)
+            for i in range(n_para):
+                # the probe spreads k samples evenly over the paraphrases, one request each
+                n = k // n_para + (1 if i < k % n_para else 0)
+                if n == 0:
+                    continue
+                size = self._tokens(q.prompt(i))  # this request's own question
+                requests += 1
+                prompt += size  # one request asks for all n samples: billed once
+                completion += n * cap
+                judge_prompt += n * (JUDGE_TEMPLATE_TOKENS + size + cap)
             answers += k
         coherence = getattr(probe, "coherence_judge", None) or probe.judge
         cost = Cost(

@@ -133,4 +133,5 @@ def build_plan(spec: StudySpec, mixtures: Mixtures, costs: CostModel | None = No
         sampling_priced=costs.table is not None,
         notes=tuple(costs.notes),
         price_date=None if costs.table is None else costs.table.date,
+        probe_max_tokens=spec.probe_cap,
     )

@@ -11,27 +11,34 @@ distinct job once, waits for the jobs and measures each finished model until eve
 cell has every measurement the design asks for. Before each job and each paid
 sampling batch the committed spend (jobs' costs, actual or estimated, and the
 completions bought) is checked against ``budget_usd``; a step that would cross it
-stops the run (``stopped`` in the ledger, not ``completed``). Every function takes
-the design (:class:`StudySpec`) and the run's state (:class:`RunState`), never the
-facade.
+stops the run (``stopped`` in the ledger, not ``completed``). A job that a new run
+directory finds already made for its key (by an earlier run in another directory, with
+the same seed and cell) is adopted and announced: a ``UserWarning`` and a line of the
+run's log naming the job, the cell and where it came from. A run that fails in a fresh
+run directory before it committed anything (no job asked for, no measurement or answer
+stored: no API key, say) removes what it created, so a failed start leaves nothing
+behind. Every function takes the design (:class:`StudySpec`) and the run's state
+(:class:`RunState`), never the facade.
 """
 
 from __future__ import annotations
 
 import contextlib
 import inspect
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from dataquality_thresholds._util.leftovers import missing_dirs, remove_empty_dirs, remove_files
 from dataquality_thresholds.backends import CompletionCache, CostEstimate, FineTuneJob
 from dataquality_thresholds.errors import BudgetExceededError, ConfigError, FineTuneJobError
 from dataquality_thresholds.mixing import Mixture
 from dataquality_thresholds.study._adaptive import round_cells
 from dataquality_thresholds.study._design import BASE, PlannedCell, StudyCell, StudyPlan, StudySpec
 from dataquality_thresholds.study._ledger import Ledger
-from dataquality_thresholds.study._lock import RunLock
+from dataquality_thresholds.study._lock import LOCK_FILE, LOCK_INFO_FILE, RunLock
 from dataquality_thresholds.study._measure import (
     cell_complete,
     index_measurements,
@@ -46,7 +53,13 @@ from dataquality_thresholds.study._state import BudgetStop, Mixtures, RunState
 if TYPE_CHECKING:
     from dataquality_thresholds.study._results import StudyResults
 
-__all__ = ["open_ledger", "run_cells", "run_rounds", "run_study"]
+__all__ = ["LEDGER_FILE", "open_ledger", "run_cells", "run_rounds", "run_study"]
+
+#: The ledger of a run directory.
+LEDGER_FILE = "ledger.sqlite"
+_SQLITE_SIDES = ("", "-wal", "-shm", "-journal")
+#: What a run writes into its directory beside the lock: removed again after a failed start.
+_STATE_FILES = tuple(f"{db}{side}" for db in (LEDGER_FILE, CACHE_FILE) for side in _SQLITE_SIDES)
 
 
 def run_study(
@@ -87,6 +100,17 @@ def run_study(
     DataError
         The ledger or the completion cache is damaged, or ``run_dir`` is read-only or
         vanished (the message names the file and what to do).
+
+    Warns
+    -----
+    UserWarning
+        A job made by an earlier run in another run directory was adopted.
+
+    Notes
+    -----
+    When the run fails in a run directory that held no ledger, before any job was
+    asked for and before any measurement or completion was stored, the files and
+    folders it created are removed again (what existed before stays).
     """
     from dataquality_thresholds.study._results import StudyResults
 
@@ -103,8 +127,40 @@ def run_study(
             planned_usd=plan.total_usd,
             budget_usd=spec.budget_usd,
         )
-    with RunLock(spec.run_dir), open_ledger(spec) as ledger:
+    made = missing_dirs(spec.run_dir)
+    before = {n for n in (*_STATE_FILES, LOCK_FILE, LOCK_INFO_FILE) if (spec.run_dir / n).exists()}
+    discard = [False]  # set when a failed start committed nothing: undo what it made
+    try:
+        with RunLock(spec.run_dir):
+            try:
+                _run_locked(spec, mixtures, plan, costs, progress, log, jobs, discard)
+            except BaseException:
+                if discard[0]:
+                    remove_files(spec.run_dir, set(_STATE_FILES) - before)
+                raise
+    except BaseException:
+        if discard[0]:
+            remove_files(spec.run_dir, {LOCK_FILE, LOCK_INFO_FILE} - before)
+            remove_empty_dirs(made)
+        raise
+    return StudyResults.from_run_dir(spec.run_dir)
+
+
+def _run_locked(
+    spec: StudySpec,
+    mixtures: Mixtures,
+    plan: StudyPlan,
+    costs: CostModel,
+    progress: bool,
+    log: Callable[[str], None] | None,
+    jobs: dict[str, FineTuneJob] | None,
+    discard: list[bool],
+) -> None:
+    """Run the study with the run directory locked; ``discard[0]`` set on a failed start."""
+    fresh = not (spec.run_dir / LEDGER_FILE).exists()
+    with open_ledger(spec) as ledger:
         cache = CompletionCache(spec.run_dir / CACHE_FILE)
+        cached = len(cache)  # answers a copied-in cache brought along are no commitment
         # one sampler per run (its cache and connections are shared)
         state = RunState(
             ledger,
@@ -128,13 +184,17 @@ def run_study(
                 else:
                     if all_complete(spec, ledger):
                         ledger.set_meta("completed", True)
+        except BaseException:
+            with contextlib.suppress(Exception):  # a damaged file is no fresh start to undo
+                bought = len(cache) > cached
+                discard[0] = fresh and not (ledger.job_rows() or ledger.kinds() or bought)
+            raise
         finally:
             with contextlib.suppress(Exception):
                 close = getattr(state._sampler, "close", None)
                 if callable(close):
                     close()
             cache.close()
-        return StudyResults.from_run_dir(spec.run_dir)
 
 
 def _run_all(spec: StudySpec, state: RunState, plan: StudyPlan) -> None:
@@ -212,7 +272,7 @@ def open_ledger(spec: StudySpec) -> Ledger:
     ConfigError
         ``run_dir`` holds a different study (the library version may differ).
     """
-    ledger = Ledger(spec.run_dir / "ledger.sqlite")
+    ledger = Ledger(spec.run_dir / LEDGER_FILE)
     config = spec.config()
     recorded = ledger.get_meta("config")
     if recorded is None:
@@ -271,6 +331,17 @@ def _takes(fn: Any, name: str) -> bool:
         return False
 
 
+def _announce_adoption(state: RunState, job: FineTuneJob, cell: str, origin: str) -> None:
+    """Say (a warning and a log line) that a job made elsewhere is adopted for ``cell``."""
+    line = (
+        f"adopted job {job.job_id or job.key} for {cell} ({job.status}): {origin}, not by "
+        "this run directory; its model is measured here as this cell's (a new seed gives "
+        "new fine-tunes)"
+    )
+    warnings.warn(line, UserWarning, stacklevel=4)
+    state.log(line)
+
+
 def _with_cost(job: FineTuneJob, fallback: CostEstimate | None) -> FineTuneJob:
     """Return the job with a cost: its own, else ``fallback`` (the plan's estimate)."""
     if job.cost is None and fallback is not None:
@@ -324,18 +395,24 @@ def run_cells(spec: StudySpec, state: RunState, planned: list[PlannedCell]) -> N
     incomplete = {
         p.job_key for p in planned if not cell_complete(kinds.get(p.cell.key, set()), required)
     }
-    label = _takes(spec.backend.submit, "label")
+    takes = {name: _takes(spec.backend.submit, name) for name in ("label", "run", "on_adopt")}
     jobs: dict[str, FineTuneJob] = {}
     promised = 0.0  # the measurements of the jobs this call will measure, not yet paid
     for key in state.bar(keys, "submit"):
         if key not in incomplete:
             continue  # every cell of this job has every measurement
         measuring = state.costs.model(domain_of[key]).usd
-        if key in state.jobs and state.jobs[key].done:
-            jobs[key] = state.jobs[key]  # shared with a cell measured earlier in this run
+        cell = cells_of[key][0]
+        known, new_here = state.jobs.get(key), ledger.get_job(key) is None
+        if new_here and known is not None:  # this process made it for another run directory
+            ledger.put_job(known, cells_of[key])
+            _announce_adoption(state, known, cell, "made by this process for an earlier run")
+            new_here = False
+        if known is not None and known.done:
+            jobs[key] = known  # shared with a cell measured earlier in this run
             promised += measuring
             continue
-        if ledger.get_job(key) is None:
+        if new_here:
             # a new job: its fine-tune and its measurement must fit the budget beside the
             # measurements already promised (a job already marked or made is committed
             # spend, resumed without asking)
@@ -345,18 +422,22 @@ def run_cells(spec: StudySpec, state: RunState, planned: list[PlannedCell]) -> N
             )
         promised += measuring
         ledger.mark_submitting(key, cells_of[key])
-        extra = {"label": cells_of[key][0]} if label else {}
+        adopted: list[str] = []  # where the backend says a job it found came from
+        extra: dict[str, Any] = {"label": cell, "run": spec.run_dir.name}
+        extra["on_adopt"] = lambda _job, origin, into=adopted: into.append(origin)
         job = spec.backend.submit(
             mixtures[key],
             base_model=spec.base_model,
             hyperparameters=spec.hyperparameters or None,
             key=key,
-            **extra,
+            **{name: value for name, value in extra.items() if takes[name]},
         )
         job = _with_cost(job, estimate_of.get(key))
         ledger.put_job(job, cells_of[key])
         jobs[key] = state.jobs[key] = job
-        state.log(f"submitted {cells_of[key][0]} ({key}): {job.status}")
+        if new_here and adopted:
+            _announce_adoption(state, job, cell, adopted[0])
+        state.log(f"submitted {cell} ({key}): {job.status}")
     for key, job in state.bar(list(jobs.items()), "wait"):
         if not job.done:
             try:

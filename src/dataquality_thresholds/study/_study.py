@@ -119,6 +119,9 @@ class Study:
         Samples per eval item (greedy, temperature 0).
     probe_samples : int
         Samples per probe question (temperature 1).
+    probe_max_tokens : int, optional
+        Cap on a probe answer's tokens, and the length the plan prices each probe
+        answer at; None: the probe's ``max_tokens`` attribute, else 600.
     design : {"grid", "adaptive"}
         ``"grid"`` runs ``fractions`` x ``replicates`` once. ``"adaptive"`` runs that
         grid as its first round, then adds runs around each curve's threshold
@@ -141,8 +144,9 @@ class Study:
     spec : StudySpec
         The design built from the arguments above (what the engine runs).
     domains, backend, probe, fractions, corruptions, replicates, size, run_dir, \
-budget_usd, seed, base_model, hyperparameters, eval_samples, probe_samples, design, \
-eval_temperature, target_half_width, max_fine_tunes, adaptive_metric, max_rounds
+budget_usd, seed, base_model, hyperparameters, eval_samples, probe_samples, \
+probe_max_tokens, design, eval_temperature, target_half_width, max_fine_tunes, \
+adaptive_metric, max_rounds
         Read from :attr:`spec` (``fractions`` sorted, ``run_dir`` a ``Path``,
         ``domains`` read-only). Setting one (``study.run_dir = path``) replaces
         :attr:`spec` with a copy evolved by :func:`attrs.evolve`, validated again.
@@ -180,6 +184,7 @@ eval_temperature, target_half_width, max_fine_tunes, adaptive_metric, max_rounds
     hyperparameters: _FromSpec[dict[str, Any]] = _FromSpec()
     eval_samples: _FromSpec[int] = _FromSpec()
     probe_samples: _FromSpec[int] = _FromSpec()
+    probe_max_tokens: _FromSpec[int | None] = _FromSpec()
     design: _FromSpec[str] = _FromSpec()
     eval_temperature: _FromSpec[float] = _FromSpec()
     target_half_width: _FromSpec[float] = _FromSpec()
@@ -204,6 +209,7 @@ eval_temperature, target_half_width, max_fine_tunes, adaptive_metric, max_rounds
         hyperparameters: Mapping[str, Any] | None = None,
         eval_samples: int = 1,
         probe_samples: int = 20,
+        probe_max_tokens: int | None = None,
         design: str = "grid",
         eval_temperature: float = 0.0,
         target_half_width: float = 0.05,
@@ -227,6 +233,7 @@ eval_temperature, target_half_width, max_fine_tunes, adaptive_metric, max_rounds
                 hyperparameters=hyperparameters,
                 eval_samples=eval_samples,
                 probe_samples=probe_samples,
+                probe_max_tokens=probe_max_tokens,
                 design=design,
                 eval_temperature=eval_temperature,
                 target_half_width=target_half_width,

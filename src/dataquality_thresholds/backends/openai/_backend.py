@@ -33,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ from dataquality_thresholds.backends.openai._errors import (
     translate,
 )
 from dataquality_thresholds.backends.openai._jobs import (
+    adopted_from,
     check_fingerprint,
     check_hyperparameters,
     check_key,
@@ -264,6 +265,8 @@ class OpenAIBackend(OpenAIBackendSettings[openai.OpenAI]):
         hyperparameters: Mapping[str, Any] | None = None,
         key: str,
         label: str | None = None,
+        run: str | None = None,
+        on_adopt: Callable[[FineTuneJob, str], None] | None = None,
     ) -> FineTuneJob:
         """Upload the mixture (once) and create the job for ``key`` (once).
 
@@ -283,6 +286,15 @@ class OpenAIBackend(OpenAIBackendSettings[openai.OpenAI]):
             What the job is for, readable (a study passes its cell,
             ``finance/subtle/f0.2500/r1``): sent as the metadata ``dqt_cell`` next
             to the key's hash (cut to 512 characters).
+        run : str, optional
+            Which run asks (a study passes its run directory's name): sent as the
+            metadata ``dqt_run``, so a later run that adopts the job can say where
+            it came from.
+        on_adopt : callable, optional
+            Called as ``on_adopt(job, origin)`` when the key's job existed before
+            this call (made by an earlier run, or another process) and is adopted
+            instead of created; ``origin`` describes it (created when, by which
+            run, for which cell). A study announces it.
 
         Returns
         -------
@@ -309,7 +321,10 @@ class OpenAIBackend(OpenAIBackendSettings[openai.OpenAI]):
         estimate = self._estimate(mixture, model, hp)
         existing = self.find_job(key)
         if existing is not None:
-            return self._adopt(existing, key, fingerprint, estimate)
+            job = self._adopt(existing, key, fingerprint, estimate)
+            if on_adopt is not None:
+                on_adopt(job, adopted_from(existing))
+            return job
         file = self._ensure_file(mixture, fingerprint)
         if file.status == "error":
             return rejected_file_job(
@@ -320,7 +335,10 @@ class OpenAIBackend(OpenAIBackendSettings[openai.OpenAI]):
                 fingerprint=fingerprint,
                 hyperparameters=hp,
             )
-        return self._create(key, fingerprint, model, hp, file.id, label=label, estimate=estimate)
+        meta = job_metadata(key, fingerprint, label=label, run=run)
+        return self._create(
+            key, fingerprint, model, hp, file.id, meta, estimate=estimate, on_adopt=on_adopt
+        )
 
     def _adopt(
         self, remote: Any, key: str, fingerprint: str, estimate: CostEstimate | None = None
@@ -395,11 +413,11 @@ class OpenAIBackend(OpenAIBackendSettings[openai.OpenAI]):
         model: str,
         hp: dict[str, Any],
         file_id: str,
+        metadata: dict[str, str],
         *,
-        label: str | None = None,
         estimate: CostEstimate | None = None,
+        on_adopt: Callable[[FineTuneJob, str], None] | None = None,
     ) -> FineTuneJob:
-        metadata = job_metadata(key, fingerprint, label=label)
         method = supervised_method(hp)
         unknown_outcomes = 0
         waited = 0.0
@@ -408,7 +426,10 @@ class OpenAIBackend(OpenAIBackendSettings[openai.OpenAI]):
             self._wait_for_capacity()
             again = self.find_job(key)
             if again is not None:
-                return self._adopt(again, key, fingerprint, estimate)
+                job = self._adopt(again, key, fingerprint, estimate)
+                if on_adopt is not None and unknown_outcomes == 0:  # not one we may have made
+                    on_adopt(job, adopted_from(again))
+                return job
             try:
                 remote = self._once.fine_tuning.jobs.create(
                     model=model,

@@ -7,7 +7,8 @@ attribute (any object with the same fields works) into a
 :class:`~dataquality_thresholds.backends.FineTuneJob`.
 
 The idempotency contract lives here in one place: every job carries
-``metadata={"dqt_key": key, "dqt_fingerprint": ..., "dqt_version": ...}``,
+``metadata={"dqt_key": key, "dqt_fingerprint": ..., "dqt_version": ...}`` (and
+``dqt_cell`` / ``dqt_run`` naming what and which run it was made for),
 training files are named after the mixture's fingerprint, a key is adopted
 only by a job trained on the same fingerprint, and of several candidates the
 oldest wins.
@@ -31,6 +32,7 @@ __all__ = [
     "ACTIVE_STATUSES",
     "HP_NAMES",
     "STATUS_MAP",
+    "adopted_from",
     "check_fingerprint",
     "check_hyperparameters",
     "check_key",
@@ -85,16 +87,39 @@ def training_filename(fingerprint: str) -> str:
     return f"dqt-{fingerprint}.jsonl"
 
 
-def job_metadata(key: str, fingerprint: str, *, label: str | None = None) -> dict[str, str]:
+def job_metadata(
+    key: str, fingerprint: str, *, label: str | None = None, run: str | None = None
+) -> dict[str, str]:
     """Return the metadata every job carries: the key, the data's fingerprint, our version.
 
     A ``label`` (what the job is for, e.g. a study's cell ``finance/subtle/f0.2500/r1``)
-    is added as ``dqt_cell``, cut to the provider's 512 characters.
+    is added as ``dqt_cell``, and ``run`` (which run asked, e.g. a study's run
+    directory name) as ``dqt_run``, each cut to the provider's 512 characters.
     """
     meta = {"dqt_key": key, "dqt_fingerprint": fingerprint, "dqt_version": __version__}
     if label:
         meta["dqt_cell"] = str(label)[:512]
+    if run:
+        meta["dqt_run"] = str(run)[:512]
     return meta
+
+
+def adopted_from(remote: Any) -> str:
+    """Describe where an existing job comes from, from its metadata and creation time.
+
+    E.g. ``"created 2025-06-01 12:00:00 UTC by run 'runs-a' for cell finance/obvious/
+    f1.0000/r0 (dqt 0.1.0)"``; what the metadata lacks is left out (a job made by an
+    older version, or by hand, names no run).
+    """
+    meta = dict(remote.metadata or {})
+    created = timestamp(getattr(remote, "created_at", None))
+    parts = [f"created {created:%Y-%m-%d %H:%M:%S} UTC" if created else "created earlier"]
+    parts.append(f"by run {meta['dqt_run']!r}" if meta.get("dqt_run") else "by another run")
+    if meta.get("dqt_cell"):
+        parts.append(f"for cell {meta['dqt_cell']}")
+    if meta.get("dqt_version"):
+        parts.append(f"(dqt {meta['dqt_version']})")
+    return " ".join(parts)
 
 
 def supervised_method(hp: Mapping[str, Any]) -> dict[str, Any]:
