@@ -2,8 +2,8 @@
 
 Two kinds live here: attrs validators and converters for records (``nonempty_str``,
 ``positive`` ...), and plain checks of one value that config files, constructors and
-readers call (``check_share``, ``check_choices``, ``check_hyperparameters``, the path
-checks ``readable_file`` / ``writable_file`` / ``writable_dir`` and ``read_utf8``).
+readers call (``check_share``, ``check_choices``, the path checks ``readable_file`` /
+``writable_file`` / ``writable_dir`` and ``read_utf8``).
 Plain checks return the normalised value or raise :class:`ConfigError` (bad argument,
 with ``field=``) or :class:`DataError` (bad file or text, naming the path).
 
@@ -25,12 +25,10 @@ import attrs
 from dataquality_thresholds.errors import ConfigError, DataError
 
 __all__ = [
-    "HP_NAMES",
     "SURROGATE_ESCAPE",
     "all_nonempty",
     "at_least_one",
     "check_choices",
-    "check_hyperparameters",
     "check_nonneg_int",
     "check_nonneg_number",
     "check_positive_int",
@@ -260,54 +258,6 @@ def check_choices(
                 error, where, f"unknown value {item!r}; expected one of {', '.join(choices)}"
             )
     return tuple(str(item) for item in items)
-
-
-#: Fine-tuning hyperparameters a job accepts (OpenAI's names; the stub records them).
-HP_NAMES: tuple[str, ...] = ("n_epochs", "batch_size", "learning_rate_multiplier")
-_HP_INTS = ("n_epochs", "batch_size")
-
-
-def check_hyperparameters(hp: object, field: str = "hyperparameters") -> dict[str, Any]:
-    """Validate fine-tuning hyperparameters; return a copy.
-
-    ``n_epochs`` and ``batch_size`` are positive ints, ``learning_rate_multiplier`` a
-    positive finite number, each also ``"auto"``; bools, NaN and other names are refused
-    with :class:`ConfigError` naming ``hyperparameters.<name>``.
-    """
-    if hp is None:
-        return {}
-    if not isinstance(hp, Mapping):
-        raise _fail(
-            ConfigError, field, f"expected a mapping of name to value, got {type(hp).__name__}"
-        )
-    out: dict[str, Any] = {}
-    for name, value in hp.items():
-        if name not in HP_NAMES:
-            raise _fail(
-                ConfigError,
-                f"{field}.{name}",
-                f"unknown hyperparameter {name!r}; expected {', '.join(HP_NAMES)}",
-            )
-        if isinstance(value, str) and value == "auto":
-            out[name] = value
-            continue
-        ok = (
-            not isinstance(value, bool)
-            and isinstance(value, (int, float))
-            and value > 0
-            and math.isfinite(value)
-        )
-        if name in _HP_INTS:
-            ok = ok and isinstance(value, int)
-        if not ok:
-            raise _fail(
-                ConfigError,
-                f"{field}.{name}",
-                f"must be 'auto' or a positive {'int' if name in _HP_INTS else 'number'}, "
-                f"got {value!r}",
-            )
-        out[name] = value
-    return out
 
 
 # --------------------------------------------------------------------------- paths

@@ -17,11 +17,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from dataquality_thresholds._util.validators import (
-    check_hyperparameters,
     check_nonneg_number,
     check_positive_int,
     check_share,
 )
+from dataquality_thresholds.backends.openai import check_hyperparameters
 from dataquality_thresholds.config._checks import (
     checked,
     choice,

@@ -32,19 +32,12 @@ The server checks that a bearer token is present but never stores it.
 
 from __future__ import annotations
 
+import email.message
 import email.parser
 import email.policy
 import json
-import re
-import threading
-import time
 from collections.abc import Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
-
-import attrs
 
 from dataquality_thresholds.testing._fake_api import FakeApi
 from dataquality_thresholds.testing._fake_state import (
@@ -53,145 +46,9 @@ from dataquality_thresholds.testing._fake_state import (
     Responder,
     default_responder,
 )
+from dataquality_thresholds.testing._local_server import Fault, LocalAPIServer, RecordedRequest
 
 __all__ = ["FakeOpenAIServer", "Fault", "JobScript", "RecordedRequest", "default_responder"]
-
-
-@attrs.define(kw_only=True)
-class Fault:
-    """A scripted misbehaviour for requests that match ``method`` and ``path``.
-
-    Parameters
-    ----------
-    method : str
-        HTTP method (``"POST"``) or ``"*"``.
-    path : str
-        Regular expression matched against the path without ``/v1`` (e.g.
-        ``r"/fine_tuning/jobs"``); it must match the whole path.
-    status : int, optional
-        Answer with this HTTP status and an OpenAI error body.
-    code : str, optional
-        The error body's ``code`` (e.g. ``"daily_rate_limit_exceeded"``).
-    message : str
-        The error body's message.
-    retry_after : float, optional
-        Send a ``Retry-After`` header (seconds).
-    drop : {"before", "after"}, optional
-        Close the connection without answering, before or after the server
-        acted on the request ("after" is the case that makes a client retry
-        something that already happened).
-    delay : float
-        Seconds to wait before answering (after acting).
-    times : int
-        How many matching requests the fault applies to.
-    """
-
-    method: str = "*"
-    path: str = ".*"
-    status: int | None = None
-    code: str | None = None
-    message: str = "scripted error"
-    retry_after: float | None = None
-    drop: str | None = attrs.field(
-        default=None, validator=attrs.validators.in_((None, "before", "after"))
-    )
-    delay: float = 0.0
-    times: int = 1
-    hits: int = attrs.field(default=0, init=False)
-
-    def matches(self, method: str, path: str) -> bool:
-        """Whether this fault applies to a request (and has uses left)."""
-        return (
-            self.hits < self.times
-            and self.method in ("*", method)
-            and re.fullmatch(self.path, path) is not None
-        )
-
-
-@attrs.frozen
-class RecordedRequest:
-    """A request the server received (method, path without ``/v1``, query)."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-
-
-class _Drop(Exception):
-    pass
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # http.server sends headers and body in two writes; without this every
-    # request waits ~40 ms for a delayed ACK.
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Stay quiet: tests read :attr:`FakeOpenAIServer.requests` instead."""
-
-    def _dispatch(self, method: str) -> None:
-        fake = self.server.fake
-        parts = urlsplit(self.path)
-        path = parts.path[3:] if parts.path.startswith("/v1/") else parts.path
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        fault = fake._take_fault(method, path, query)
-        if fault is not None and fault.drop == "before":
-            self.close_connection = True
-            return
-        auth = self.headers.get("Authorization", "")
-        try:
-            if not auth.startswith("Bearer ") or not auth[7:].strip():
-                raise ApiError(
-                    401,
-                    "You didn't provide an API key.",
-                    code="invalid_api_key",
-                    kind="invalid_request_error",
-                )
-            if fault is not None and fault.status is not None:
-                raise ApiError(
-                    fault.status, fault.message, code=fault.code, kind=_kind(fault.status)
-                )
-            with fake._lock:
-                status, body = fake._route(
-                    method, path, query, raw, self.headers.get("Content-Type", "")
-                )
-        except ApiError as exc:
-            status, body = exc.status, exc.body()
-        if fault is not None and fault.delay:
-            time.sleep(fault.delay)
-        if fault is not None and fault.drop == "after":
-            self.close_connection = True
-            return
-        payload = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
-        self.send_response(status)
-        self.send_header(
-            "Content-Type",
-            "application/octet-stream" if isinstance(body, bytes) else "application/json",
-        )
-        self.send_header("Content-Length", str(len(payload)))
-        if fault is not None and fault.retry_after is not None:
-            self.send_header("Retry-After", f"{fault.retry_after:g}")
-        if status >= 400:
-            # let the tests decide retries by status alone
-            self.send_header("x-request-id", "req_fake")
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def do_GET(self) -> None:
-        """Handle GET."""
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        """Handle POST."""
-        self._dispatch("POST")
-
-    def do_DELETE(self) -> None:
-        """Handle DELETE."""
-        self._dispatch("DELETE")
 
 
 def _kind(status: int) -> str:
@@ -201,24 +58,6 @@ def _kind(status: int) -> str:
         404: "invalid_request_error",
         429: "rate_limit_exceeded",
     }.get(status, "server_error" if status >= 500 else "invalid_request_error")
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    # socketserver's default listen backlog is 5: a client opening dozens of
-    # connections at once would see resets, not a slow server
-    request_queue_size = 256
-    fake: FakeOpenAIServer
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Stay quiet about clients that went away (a killed process is a fault we script)."""
-        import sys
-
-        exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
-            return
-        super().handle_error(request, client_address)
 
 
 def _multipart(raw: bytes, content_type: str) -> dict[str, tuple[str | None, bytes]]:
@@ -235,7 +74,7 @@ def _multipart(raw: bytes, content_type: str) -> dict[str, tuple[str | None, byt
     return out
 
 
-class FakeOpenAIServer:
+class FakeOpenAIServer(LocalAPIServer):
     """A stateful fake of the OpenAI API on ``127.0.0.1``; use it as a context manager.
 
     Parameters
@@ -261,6 +100,8 @@ class FakeOpenAIServer:
         Every request received, in order.
     """
 
+    api_prefix = "/v1"
+
     def __init__(
         self,
         *,
@@ -276,76 +117,13 @@ class FakeOpenAIServer:
             blocked_file_words=blocked_file_words,
             flagged_words=flagged_words,
         )
-        self.requests: list[RecordedRequest] = []
-        self.faults: list[Fault] = []
-        self._lock = threading.RLock()
-        self._port = port
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # ------------------------------------------------------------------ lifecycle
-    def start(self) -> FakeOpenAIServer:
-        """Start serving in a background thread; return self."""
-        if self._server is not None:
-            return self
-        server = _Server(("127.0.0.1", self._port), _Handler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> FakeOpenAIServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        super().__init__(port=port)
 
     def __repr__(self) -> str:
         state = "running" if self._server is not None else "stopped"
         return f"FakeOpenAIServer({state}, jobs={len(self.api.jobs)}, files={len(self.api.files)})"
 
-    @property
-    def base_url(self) -> str:
-        """The URL to give the ``openai`` client."""
-        if self._server is None:
-            raise RuntimeError(
-                "the server is not running; use it as a context manager or call start()"
-            )
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
-
     # ------------------------------------------------------------------ scripting
-    def add_fault(self, **fields: Any) -> Fault:
-        """Add a :class:`Fault` (same keyword arguments) and return it."""
-        fault = Fault(**fields)
-        with self._lock:
-            self.faults.append(fault)
-        return fault
-
-    def clear_faults(self) -> None:
-        """Remove all faults."""
-        with self._lock:
-            self.faults.clear()
-
     def script_job(
         self,
         statuses: Sequence[str] = ("validating_files", "queued", "running", "succeeded"),
@@ -397,22 +175,37 @@ class FakeOpenAIServer:
         with self._lock:
             return self.api.file_bytes(file_id)
 
-    def count(self, method: str, path: str) -> int:
-        """Count requests with ``method`` whose path fully matches ``path``."""
-        with self._lock:
-            return sum(
-                1 for r in self.requests if r.method == method and re.fullmatch(path, r.path)
-            )
-
     # ------------------------------------------------------------------ internals
-    def _take_fault(self, method: str, path: str, query: dict[str, str]) -> Fault | None:
-        with self._lock:
-            self.requests.append(RecordedRequest(method, path, query))
-            for fault in self.faults:
-                if fault.matches(method, path):
-                    fault.hits += 1
-                    return fault
-        return None
+    def _answer(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        raw: bytes,
+        headers: email.message.Message,
+        fault: Fault | None,
+    ) -> tuple[int, Any]:
+        auth = headers.get("Authorization", "")
+        try:
+            if not auth.startswith("Bearer ") or not auth[7:].strip():
+                raise ApiError(
+                    401,
+                    "You didn't provide an API key.",
+                    code="invalid_api_key",
+                    kind="invalid_request_error",
+                )
+            if fault is not None and fault.status is not None:
+                raise ApiError(
+                    fault.status, fault.message, code=fault.code, kind=_kind(fault.status)
+                )
+            with self._lock:
+                return self._route(method, path, query, raw, headers.get("Content-Type", ""))
+        except ApiError as exc:
+            return exc.status, exc.body()
+
+    def _extra_headers(self, path: str, status: int) -> list[tuple[str, str]]:
+        # let the tests decide retries by status alone
+        return [("x-request-id", "req_fake")] if status >= 400 else []
 
     def _route(
         self, method: str, path: str, query: dict[str, str], raw: bytes, content_type: str

@@ -29,16 +29,11 @@ The server checks that an ``X-API-Key`` header is present but never stores it.
 
 from __future__ import annotations
 
+import email.message
 import json
-import re
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
-from dataquality_thresholds.testing._server import Fault, RecordedRequest
+from dataquality_thresholds.testing._local_server import Fault, LocalAPIServer
 from dataquality_thresholds.testing._tinker_fake_state import (
     TinkerApiError,
     TinkerFakeState,
@@ -48,88 +43,7 @@ from dataquality_thresholds.testing._tinker_fake_state import (
 __all__ = ["FakeTinkerServer"]
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Stay quiet: tests read :attr:`FakeTinkerServer.requests` instead."""
-
-    def _dispatch(self, method: str) -> None:
-        fake = self.server.fake
-        parts = urlsplit(self.path)
-        path = parts.path
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        fault = fake._take_fault(method, path, query)
-        if fault is not None and fault.drop == "before":
-            self.close_connection = True
-            return
-        proto_ok = "application/x-protobuf" in self.headers.get("Accept", "")
-        idem = self.headers.get("X-Idempotency-Key")
-        try:
-            if not self.headers.get("X-API-Key", "").strip():
-                raise TinkerApiError(401, "missing X-API-Key")
-            if fault is not None and fault.status is not None:
-                raise TinkerApiError(fault.status, fault.message)
-            with fake._lock:
-                if idem and method == "POST" and idem in fake.state.idempotent:
-                    status, body = fake.state.idempotent[idem]
-                else:
-                    status, body = fake._route(method, path, query, raw, self.headers, proto_ok)
-                    if idem and method == "POST":
-                        fake.state.idempotent[idem] = (status, body)
-        except TinkerApiError as exc:
-            status, body = exc.status, exc.body()
-        if fault is not None and fault.delay:
-            time.sleep(fault.delay)
-        if fault is not None and fault.drop == "after":
-            self.close_connection = True
-            return
-        is_proto = isinstance(body, bytes)
-        payload = body if is_proto else json.dumps(body).encode("utf-8")
-        self.send_response(status)
-        self.send_header(
-            "Content-Type", "application/x-protobuf" if is_proto else "application/json"
-        )
-        self.send_header("Content-Length", str(len(payload)))
-        if fault is not None and fault.retry_after is not None:
-            self.send_header("Retry-After", f"{fault.retry_after:g}")
-        if path.endswith("/client/config"):
-            # The SDK reads its config through a one-off connection pool it never
-            # closes; closing the connection here keeps its socket from leaking.
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def do_GET(self) -> None:
-        """Handle GET."""
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        """Handle POST."""
-        self._dispatch("POST")
-
-    def do_PUT(self) -> None:
-        """Handle PUT."""
-        self._dispatch("PUT")
-
-    def do_DELETE(self) -> None:
-        """Handle DELETE."""
-        self._dispatch("DELETE")
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 256
-    fake: FakeTinkerServer
-
-
-class FakeTinkerServer:
+class FakeTinkerServer(LocalAPIServer):
     """A stateful fake of the Tinker service on ``127.0.0.1``; use it as a context manager.
 
     Parameters
@@ -160,6 +74,9 @@ class FakeTinkerServer:
         Every request received, in order (paths in full, ``/api/v1/...``).
     """
 
+    binary_type = "application/x-protobuf"
+    accepts_put = True
+
     def __init__(
         self,
         *,
@@ -175,48 +92,7 @@ class FakeTinkerServer:
             future_polls=future_polls,
             use_pyqwest=use_pyqwest,
         )
-        self.requests: list[RecordedRequest] = []
-        self.faults: list[Fault] = []
-        self._lock = threading.RLock()
-        self._port = port
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # ------------------------------------------------------------------ lifecycle
-    def start(self) -> FakeTinkerServer:
-        """Start serving in a background thread; return self."""
-        if self._server is not None:
-            return self
-        server = _Server(("127.0.0.1", self._port), _Handler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> FakeTinkerServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        super().__init__(port=port)
 
     def __repr__(self) -> str:
         state = "running" if self._server is not None else "stopped"
@@ -224,29 +100,6 @@ class FakeTinkerServer:
             f"FakeTinkerServer({state}, runs={len(self.state.runs)}, "
             f"checkpoints={len(self.state.checkpoints)})"
         )
-
-    @property
-    def base_url(self) -> str:
-        """The URL to give the SDK."""
-        if self._server is None:
-            raise RuntimeError(
-                "the server is not running; use it as a context manager or call start()"
-            )
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    # ------------------------------------------------------------------ scripting
-    def add_fault(self, **fields: Any) -> Fault:
-        """Add a :class:`Fault` (same keyword arguments) and return it."""
-        fault = Fault(**fields)
-        with self._lock:
-            self.faults.append(fault)
-        return fault
-
-    def clear_faults(self) -> None:
-        """Remove all faults."""
-        with self._lock:
-            self.faults.clear()
 
     # ------------------------------------------------------------------ inspection
     def runs(self, **metadata: str) -> list[dict[str, Any]]:
@@ -279,22 +132,39 @@ class FakeTinkerServer:
         with self._lock:
             return self.state.counters.get(name, 0)
 
-    def count(self, method: str, path: str) -> int:
-        """Count requests with ``method`` whose path fully matches ``path``."""
-        with self._lock:
-            return sum(
-                1 for r in self.requests if r.method == method and re.fullmatch(path, r.path)
-            )
-
     # ------------------------------------------------------------------ internals
-    def _take_fault(self, method: str, path: str, query: dict[str, str]) -> Fault | None:
-        with self._lock:
-            self.requests.append(RecordedRequest(method, path, query))
-            for fault in self.faults:
-                if fault.matches(method, path):
-                    fault.hits += 1
-                    return fault
-        return None
+    def _answer(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        raw: bytes,
+        headers: email.message.Message,
+        fault: Fault | None,
+    ) -> tuple[int, Any]:
+        proto_ok = "application/x-protobuf" in headers.get("Accept", "")
+        idem = headers.get("X-Idempotency-Key")
+        try:
+            if not headers.get("X-API-Key", "").strip():
+                raise TinkerApiError(401, "missing X-API-Key")
+            if fault is not None and fault.status is not None:
+                raise TinkerApiError(fault.status, fault.message)
+            with self._lock:
+                if idem and method == "POST" and idem in self.state.idempotent:
+                    return self.state.idempotent[idem]
+                answer = self._route(method, path, query, raw, headers, proto_ok)
+                if idem and method == "POST":
+                    self.state.idempotent[idem] = answer
+                return answer
+        except TinkerApiError as exc:
+            return exc.status, exc.body()
+
+    def _extra_headers(self, path: str, status: int) -> list[tuple[str, str]]:
+        if path.endswith("/client/config"):
+            # The SDK reads its config through a one-off connection pool it never
+            # closes; closing the connection here keeps its socket from leaking.
+            return [("Connection", "close")]
+        return []
 
     def _route(
         self,

@@ -16,6 +16,7 @@ oldest wins.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -23,7 +24,6 @@ from typing import Any
 
 import attrs
 
-from dataquality_thresholds._util.validators import HP_NAMES, check_hyperparameters
 from dataquality_thresholds._version import __version__
 from dataquality_thresholds.backends._records import CostEstimate, FineTuneJob
 from dataquality_thresholds.errors import ConfigError
@@ -68,8 +68,53 @@ def timestamp(value: int | None) -> datetime | None:
 
 
 # ---------------------------------------------------------------------- requests
-# HP_NAMES and check_hyperparameters (the names a job accepts, and their rule) live in
-# _util/validators.py, where study configs check them too; they are re-exported here.
+#: Fine-tuning hyperparameters a job accepts (OpenAI's names; the stub and study configs
+#: take the same).
+HP_NAMES: tuple[str, ...] = ("n_epochs", "batch_size", "learning_rate_multiplier")
+_HP_INTS = ("n_epochs", "batch_size")
+
+
+def check_hyperparameters(hp: object, field: str = "hyperparameters") -> dict[str, Any]:
+    """Validate fine-tuning hyperparameters; return a copy.
+
+    ``n_epochs`` and ``batch_size`` are positive ints, ``learning_rate_multiplier`` a
+    positive finite number, each also ``"auto"``; bools, NaN and other names are refused
+    with :class:`ConfigError` naming ``hyperparameters.<name>``.
+    """
+    if hp is None:
+        return {}
+    if not isinstance(hp, Mapping):
+        raise _config_error(field, f"expected a mapping of name to value, got {type(hp).__name__}")
+    out: dict[str, Any] = {}
+    for name, value in hp.items():
+        if name not in HP_NAMES:
+            raise _config_error(
+                f"{field}.{name}",
+                f"unknown hyperparameter {name!r}; expected {', '.join(HP_NAMES)}",
+            )
+        if isinstance(value, str) and value == "auto":
+            out[name] = value
+            continue
+        ok = (
+            not isinstance(value, bool)
+            and isinstance(value, (int, float))
+            and value > 0
+            and math.isfinite(value)
+        )
+        if name in _HP_INTS:
+            ok = ok and isinstance(value, int)
+        if not ok:
+            raise _config_error(
+                f"{field}.{name}",
+                f"must be 'auto' or a positive {'int' if name in _HP_INTS else 'number'}, "
+                f"got {value!r}",
+            )
+        out[name] = value
+    return out
+
+
+def _config_error(field: str, message: str) -> ConfigError:
+    return ConfigError(f"{field}: {message}", field=field)
 
 
 def check_key(key: Any) -> None:
