@@ -190,6 +190,18 @@ def score_world(sampler, model, items, path: Path) -> dict:
     return out
 
 
+def slope_pvalue(x, k, n) -> float:
+    """P-value of "the metric does not depend on the share" (binomial GLM, Wald test of the slope).
+
+    A curve with no trend has no threshold to read: the plot then shows its runs and
+    mean, not a fitted threshold.
+    """
+    import statsmodels.api as sm
+
+    glm = sm.GLM(np.c_[k, n - k], sm.add_constant(x), family=sm.families.Binomial()).fit()
+    return float(glm.pvalues[1])
+
+
 def fit_summary(fit) -> dict:
     lo, hi = fit.conf_int()
     return {
@@ -312,6 +324,7 @@ def main() -> None:
                 continue
         fits[metric] = fit_summary(fit)
         fits[metric]["exists_pvalue"] = fit.exists_pvalue
+        fits[metric]["slope_pvalue"] = slope_pvalue(x, k, n)
         fits[metric]["warnings"] = sorted({str(w.message)[:200] for w in caught})
         fit_objs[metric] = fit
     usage = [resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
@@ -346,7 +359,8 @@ def main() -> None:
             f"  {c['domain_correct']:>3}/{c['domain_n']}  {c['world_correct']:>3}/{c['world_n']}"
         )
     if not args.quick and fit_objs:
-        plot(curve, fit_objs, out / "curve.png")
+        trending = {m: f for m, f in fit_objs.items() if fits[m]["slope_pvalue"] < 0.05}
+        plot(curve, trending, out / "curve.png")
 
 
 def plot(curve, fit_objs, path: Path) -> None:
@@ -369,15 +383,17 @@ def plot(curve, fit_objs, path: Path) -> None:
         ys = [c[f"{metric}_correct"] / c[f"{metric}_n"] for c in tuned]
         if metric in fit_objs:
             fit_objs[metric].plot(ax=ax, x=xs, y=ys)
-        else:
-            ax.plot(xs, ys, "o", label="runs")
+        else:  # no trend with the share: no threshold to draw
+            ax.plot(xs, ys, "o", alpha=0.6, label="runs")
+            ax.axhline(float(np.mean(ys)), color="tab:blue", lw=1.2, label="mean of the fine-tunes")
         if base:
             b = base[0]
             ax.axhline(b[f"{metric}_correct"] / b[f"{metric}_n"], color="grey", ls=":", label="base model")
         ax.set_title(f"SmolLM2-135M + LoRA: {title}", fontsize=9)
         ax.set_xlabel("share of correct training data")
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper left" if metric == "domain" else "center right")
     axes[0].set_ylabel("accuracy")
+    axes[1].set_ylabel("")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     print("curve:", path)
