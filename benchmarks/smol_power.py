@@ -42,7 +42,7 @@ def simulate_model(rng: np.random.Generator, share: float, facts: int) -> tuple[
     """Held-out successes and trials of one fine-tune at ``share`` correct rows."""
     rows = 3 * facts
     correct = np.zeros(rows, dtype=bool)
-    correct[rng.choice(rows, int(round(share * rows)), replace=False)] = True
+    correct[rng.choice(rows, round(share * rows), replace=False)] = True
     c = correct.reshape(facts, 3).sum(axis=1)
     right = rng.random(facts) < P_C[c]
     return int(right.sum()) * HELD_OUT_PER_FACT, facts * HELD_OUT_PER_FACT

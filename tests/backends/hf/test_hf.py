@@ -62,12 +62,26 @@ def tiny(tmp_path_factory):
 
 def _opts(**kw):
     opts = dict(lora=LoRASpec(r=4, alpha=8), epochs=1, batch_size=4, max_seq_len=128, device="cpu")
+    opts["worker_idle_timeout"] = 5  # pool workers of a finished test do not linger
     opts.update(kw)
     return opts
 
 
+_OPEN: list[HFBackend] = []
+
+
 def _backend(tiny, out, **kw):
-    return HFBackend(str(tiny), output_dir=out, **_opts(**kw))
+    backend = HFBackend(str(tiny), output_dir=out, **_opts(**kw))
+    _OPEN.append(backend)
+    return backend
+
+
+@pytest.fixture(autouse=True)
+def _close_backends():
+    """Stop each test's pool workers when it ends (they would idle on into the next test)."""
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
 
 
 @pytest.mark.slow
@@ -117,8 +131,9 @@ def test_tiny_model_trains_samples_and_is_idempotent(tiny, tmp_path):
 
 @pytest.fixture
 def no_worker(monkeypatch):
-    """Submit writes the job as usual but starts no training worker."""
+    """Submit writes the job as usual but starts no training worker (of either kind)."""
     monkeypatch.setattr(HFBackend, "_start", lambda self, job_id: None)
+    monkeypatch.setattr(HFBackend, "_start_pool", lambda self: None)
 
 
 def test_same_key_with_other_training_settings_is_refused(tiny, tmp_path, no_worker):
@@ -146,6 +161,7 @@ def test_same_key_with_other_training_settings_is_refused(tiny, tmp_path, no_wor
     for same in (
         _backend(tiny, out),
         _backend(tiny, out, device=None, save_steps=5, max_restarts=0, max_concurrent=2),
+        _backend(tiny, out, reuse_worker=False, worker_idle_timeout=0, precision="fp32"),
     ):
         assert same.submit(mixture, key="k").job_id == job.job_id
     # what counts is the value trained with: epochs=2 overridden by the study's n_epochs=1
@@ -164,6 +180,8 @@ def test_same_key_with_other_training_settings_is_refused(tiny, tmp_path, no_wor
         "lora.r: 4 -> 8": _backend(tiny, out, lora=LoRASpec(r=8, alpha=8)),
         "lora.rslora: False -> True": _backend(tiny, out, lora=LoRASpec(r=4, alpha=8, rslora=True)),
         "lora: {": _backend(tiny, out, lora=None),
+        "packing: None -> True": _backend(tiny, out, packing=True),
+        "group_by_length: None -> True": _backend(tiny, out, group_by_length=True),
         "base_model: 'dir:": HFBackend(str(other_model), output_dir=out, **_opts()),
     }
     for field, backend in refused.items():

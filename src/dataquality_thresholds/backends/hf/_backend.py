@@ -7,13 +7,14 @@ How a job runs
 --------------
 :meth:`HFBackend.submit` writes the job to ``output_dir/jobs/<job_id>/``
 (``job.json``: what was asked; ``train.jsonl``: the rows as prompt/completion
-conversations) and starts a worker subprocess
-(:mod:`~dataquality_thresholds.backends.hf._worker`) in its own session, so a
-crash or Ctrl-C in the caller cannot corrupt the training and a crash of the
-training cannot take the caller down. The worker writes its progress to
-``state.json``; :meth:`~HFBackend.refresh` and :meth:`~HFBackend.wait` read it.
-At most ``max_concurrent`` workers run at once; later jobs wait as ``queued``
-and start when a slot frees (on the next ``submit``/``refresh``/``wait``).
+conversations) and sees that a worker subprocess
+(:mod:`~dataquality_thresholds.backends.hf._worker`, in its own session: a crash
+on either side cannot take the other down) trains it. The worker writes its
+progress to ``state.json``; :meth:`~HFBackend.refresh` and
+:meth:`~HFBackend.wait` read it. At most ``max_concurrent`` workers run at once:
+pool workers (``reuse_worker=True``, the default) that load the base once and
+train the queued jobs one after another, or one fresh process per job, started
+when a slot frees (on the next ``submit``/``refresh``/``wait``).
 
 The job id is a hash of the key, so a second ``submit`` with the same key (in
 this process or after a restart) finds the job on disk. ``job.json`` records the
@@ -29,7 +30,8 @@ resolves it to the adapter saved under the job folder.
 :class:`HFBackend` lives here; its parts live in private modules:
 :class:`LoRASpec` in :mod:`._lora`, the job's files in :mod:`._jobfiles`,
 its settings and the adoption check in :mod:`._jobspec`, the worker
-processes in :mod:`._process`. Every public name is importable from here.
+processes in :mod:`._process`, :mod:`._worker` and :mod:`._training`. Every
+public name is importable from the face.
 """
 
 from __future__ import annotations
@@ -48,10 +50,9 @@ import attrs
 
 from dataquality_thresholds.backends._base import ProgressCallback
 from dataquality_thresholds.backends._records import CostEstimate, FineTuneJob
-from dataquality_thresholds.backends._workers import lock_held, reap, start_worker, terminate_pid
+from dataquality_thresholds.backends._workers import lock_held, reap, start_worker
 from dataquality_thresholds.backends.hf._common import (
     HFOutOfMemoryError,
-    read_json,
     resolve_model_source,
     write_json,
 )
@@ -65,16 +66,24 @@ from dataquality_thresholds.backends.hf._jobfiles import (
 )
 from dataquality_thresholds.backends.hf._jobspec import (
     JOB_SCHEMA_VERSION,
+    check_options,
     check_spec,
     job_settings,
     model_identity,
     read_job_meta,
     training_spec,
 )
-from dataquality_thresholds.backends.hf._lora import (
-    LoRASpec,
+from dataquality_thresholds.backends.hf._lora import LoRASpec
+from dataquality_thresholds.backends.hf._process import (
+    TERMINAL,
+    cancel_job,
+    job_status,
+    pool_workers,
+    scan_jobs,
+    start_pool,
+    stop_pool,
+    worker_command,
 )
-from dataquality_thresholds.backends.hf._process import worker_command
 from dataquality_thresholds.errors import ConfigError, FineTuneJobError, JobTimeoutError
 from dataquality_thresholds.mixing import Mixture
 
@@ -122,6 +131,23 @@ class HFBackend:
         Checkpoint interval in optimizer steps (default: once per epoch).
     python : str, optional
         Interpreter for the worker (default: this one).
+    reuse_worker : bool, optional
+        True: pool workers train job after job on one loaded base model (LoRA
+        layers taken out, the base checked between jobs); False: a fresh process
+        per job. None: True unless ``accelerate_config`` is given.
+    worker_idle_timeout : float
+        Seconds a pool worker waits for another job before it exits.
+    precision : {"auto", "bf16", "fp16", "fp32"}
+        ``"auto"``: bf16 on a CUDA device that supports it, else fp32. ``"fp16"``
+        (a GPU without bf16) trains with fp16 mixed precision.
+    group_by_length : bool
+        Batch rows of similar length together (TRL ``SFTConfig``).
+    packing : bool
+        Pack rows into sequences of ``max_seq_len`` tokens (TRL ``SFTConfig``).
+
+    .. versionchanged:: Unreleased
+        ``reuse_worker`` (on by default), ``worker_idle_timeout``, ``precision``,
+        ``group_by_length``, ``packing``.
 
     Examples
     --------
@@ -151,28 +177,24 @@ class HFBackend:
         accelerate_config: str | Path | None = None,
         save_steps: int | None = None,
         python: str | None = None,
+        reuse_worker: bool | None = None,
+        worker_idle_timeout: float = 60.0,
+        precision: str = "auto",
+        group_by_length: bool = False,
+        packing: bool = False,
     ) -> None:
         self._source = resolve_model_source(base_model)
-        for field, value in (("epochs", epochs), ("learning_rate", learning_rate)):
-            if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
-                raise ConfigError(f"{field} must be a positive number, got {value!r}", field=field)
-        for field, ivalue in (
-            ("batch_size", batch_size),
-            ("grad_accum", grad_accum),
-            ("max_seq_len", max_seq_len),
-            ("max_concurrent", max_concurrent),
-        ):
-            if isinstance(ivalue, bool) or not isinstance(ivalue, int) or ivalue < 1:
-                raise ConfigError(f"{field} must be an int >= 1, got {ivalue!r}", field=field)
-        if on_truncation not in ("report", "error"):
-            raise ConfigError("on_truncation must be 'report' or 'error'", field="on_truncation")
-        if lora is not None and not isinstance(lora, LoRASpec):
-            raise ConfigError("lora must be a LoRASpec or None", field="lora")
-        if accelerate_config is not None and not Path(accelerate_config).is_file():
-            raise ConfigError(
-                f"accelerate config {str(accelerate_config)!r} does not exist",
-                field="accelerate_config",
-            )
+        self.reuse_worker = check_options(
+            epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
+            grad_accum=grad_accum, max_seq_len=max_seq_len, max_concurrent=max_concurrent,
+            on_truncation=on_truncation, lora=lora, accelerate_config=accelerate_config,
+            reuse_worker=reuse_worker, worker_idle_timeout=worker_idle_timeout,
+            precision=precision, device=device,
+        )  # fmt: skip
+        self.worker_idle_timeout = float(worker_idle_timeout)
+        self.precision = precision
+        self.group_by_length = bool(group_by_length)
+        self.packing = bool(packing)
         self.base_model = base_model
         self.lora = lora
         self.epochs = float(epochs)
@@ -190,6 +212,7 @@ class HFBackend:
         self.save_steps = save_steps
         self.python = python or sys.executable
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._pool_procs: list[subprocess.Popen[bytes]] = []
         self._tokenizer: Any = None
         self._sampler: Any = None
         self._warned_unchecked: set[str] = set()
@@ -235,14 +258,8 @@ class HFBackend:
 
     # ------------------------------------------------------------------ data
     def _settings(self, hyperparameters: Mapping[str, Any] | None) -> dict[str, Any]:
-        defaults = {
-            "epochs": self.epochs,
-            "learning_rate": self.learning_rate,
-            "batch_size": self.batch_size,
-            "grad_accum": self.grad_accum,
-            "max_seq_len": self.max_seq_len,
-        }
-        return job_settings(defaults, hyperparameters)
+        names = ("epochs", "learning_rate", "batch_size", "grad_accum", "max_seq_len")
+        return job_settings({n: getattr(self, n) for n in names}, hyperparameters)
 
     def token_lengths(self, mixture: Mixture) -> list[int]:
         """Tokens of each training row with the chat template applied."""
@@ -297,12 +314,15 @@ class HFBackend:
         job_id = self.job_id_for(key)
         jdir = self.job_dir(job_id)
         settings = self._settings(hyperparameters)
+        batching = {"group_by_length": self.group_by_length, "packing": self.packing}
+        run = {"precision": self.precision, **batching}  # how it trains, also for the record
         spec_now = training_spec(
             model=model_identity(self.base_model, self._source),
             fingerprint=mixture.fingerprint,
             settings=settings,
             lora=self.lora.to_dict() if self.lora else None,
             seed=self.seed,
+            batching=batching,
         )
         meta = read_job_meta(jdir)
         if meta is not None:
@@ -333,6 +353,7 @@ class HFBackend:
             "lora": self.lora.to_dict() if self.lora else None,
             "seed": self.seed,
             "save_steps": self.save_steps,
+            **run,
             **settings,
         }
         write_training_files(jdir, rows, spec)
@@ -344,7 +365,12 @@ class HFBackend:
             "job_id": job_id,
             "base_model": self.base_model,
             "fingerprint": mixture.fingerprint,
-            "hyperparameters": {**settings, "seed": self.seed, "full_finetune": self.lora is None},
+            "hyperparameters": {
+                **settings,
+                "seed": self.seed,
+                "full_finetune": self.lora is None,
+                **run,
+            },
             "created_at": now().isoformat(),
             "trained_tokens": int(sum(min(n, limit) for n in lengths) * settings["epochs"]),
             "truncated_rows": truncated,
@@ -377,43 +403,29 @@ class HFBackend:
         return job_id in self._procs  # started, lock not yet taken
 
     def _status(self, job_id: str) -> tuple[str, dict[str, Any]]:
-        state = read_json(self.job_dir(job_id) / "state.json") or {}
-        status = state.get("status")
-        if status in ("succeeded", "failed", "cancelled"):
-            proc = self._procs.pop(job_id, None)
-            if proc is not None:
-                reap(proc)  # the worker is exiting
-            return status, state
-        if self._alive(job_id):
-            return "running", state
-        if status == "running":  # the worker died mid-run
-            if int(state.get("attempt", 0)) > self.max_restarts:
-                return "failed", {
-                    **state,
-                    "error_code": "worker_died",
-                    "error_message": f"the worker died {state.get('attempt')} times; "
-                    f"see {self.job_dir(job_id) / 'worker.log'}",
-                }
-            return "queued", state
-        return "queued", state
+        alive = functools.partial(self._alive, job_id)
+        status, state = job_status(self.job_dir(job_id), alive, self.max_restarts)
+        proc = self._procs.pop(job_id, None) if status in TERMINAL else None
+        if proc is not None:
+            reap(proc)  # the worker is exiting
+        return status, state
 
     def _pump(self) -> None:
         """Start queued jobs (oldest first) while fewer than ``max_concurrent`` run."""
-        jobs_root = self.output_dir / "jobs"
-        if not jobs_root.is_dir():
-            return
-        metas = [read_json(p / "job.json") for p in jobs_root.iterdir() if p.is_dir()]
-        metas = sorted((m for m in metas if m), key=lambda m: (m["created_at"], m["job_id"]))
-        running = 0
-        queued = []
-        for m in metas:
-            status, _ = self._status(m["job_id"])
-            if status == "running":
-                running += 1
-            elif status == "queued":
-                queued.append(m["job_id"])
-        for job_id in queued[: max(0, self.max_concurrent - running)]:
-            self._start(job_id)
+        running, queued = scan_jobs(self.output_dir / "jobs", lambda j: self._status(j)[0])
+        if not self.reuse_worker:
+            for job_id in queued[: max(0, self.max_concurrent - running)]:
+                self._start(job_id)
+        elif queued:  # pool workers take queued jobs themselves: are there enough of them?
+            live, self._pool_procs = pool_workers(self.output_dir / "workers", self._pool_procs)
+            for _ in range(min(self.max_concurrent, running + len(queued)) - live):
+                self._start_pool()
+
+    def _start_pool(self) -> None:
+        self._pool_procs.append(start_pool(
+            self.python, self.output_dir, slots=self.max_concurrent,
+            idle_timeout=self.worker_idle_timeout, max_restarts=self.max_restarts,
+        ))  # fmt: skip
 
     def worker_command(self, job_id: str) -> list[str]:
         """Return the command line that trains job ``job_id``."""
@@ -500,24 +512,37 @@ class HFBackend:
         return current
 
     def cancel(self, job: FineTuneJob) -> FineTuneJob:
-        """Stop the job's worker (SIGTERM) or drop it from the queue; return its state."""
+        """Cancel the job; return its state (a finished job is returned unchanged).
+
+        A queued job never starts. A running job stops at its next optimizer step:
+        a one-job worker gets SIGTERM; a pool worker is asked through the job's
+        ``cancel`` file and goes on with the next queued job. Other jobs, finished
+        or queued, are untouched. Waits up to 120 s for the worker to let go
+        of the job; after that it may show ``running`` until the worker reaches
+        its next step.
+        """
         current = self.refresh(job)
         if current.done or not current.job_id:
             return current
-        jdir = self.job_dir(current.job_id)
-        state = read_json(jdir / "state.json") or {}
-        pid = state.get("pid")
-        proc = self._procs.get(current.job_id)
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=60)
-        elif pid and self._alive(current.job_id):
-            terminate_pid(int(pid), functools.partial(self._alive, current.job_id))
-        state = read_json(jdir / "state.json") or {}
-        if state.get("status") not in ("succeeded", "failed", "cancelled"):
-            state.update(status="cancelled", finished_at=now().isoformat())
-            write_json(jdir / "state.json", state)
+        job_id = current.job_id
+        proc = self._procs.get(job_id)
+        cancel_job(
+            self.job_dir(job_id),
+            proc=proc if proc is not None and proc.poll() is None else None,
+            alive=functools.partial(self._alive, job_id),
+            timeout=120.0,
+        )
         return self.refresh(current)
+
+    def close(self) -> None:
+        """Stop this ``output_dir``'s pool workers now instead of after their idle timeout.
+
+        A job in progress goes back to the queue and resumes from its last
+        checkpoint when a worker next runs (the next ``submit``, ``refresh`` or
+        ``wait`` starts one); queued and finished jobs are untouched.
+        """
+        stop_pool(self.output_dir / "workers", self._pool_procs)
+        self._pool_procs = []
 
     def estimate_cost(self, mixture: Mixture, **options: Any) -> CostEstimate:
         """Count training tokens with the model's own tokenizer; local training costs no money.
@@ -546,3 +571,26 @@ class HFBackend:
         if self._sampler is None or options:
             self._sampler = HFSampler(self, **options)
         return self._sampler
+
+    # ------------------------------------------------------------------ serving (vLLM)
+    def serve_command(self, port: int = 8000, **options: Any) -> list[str]:
+        """Return the ``vllm serve`` command for this base model with runtime LoRA loading.
+
+        ``options`` (``host``, ``base``, ``max_loras``, ``max_lora_rank``,
+        ``max_cpu_loras``, ``gpu_memory_utilization``, ``extra_args``) are those of
+        :func:`~dataquality_thresholds.backends.hf.vllm_serve_command`;
+        ``shlex.join`` prints it as one shell line.
+        """
+        from dataquality_thresholds.backends.hf._serve import vllm_serve_command
+
+        return vllm_serve_command(self, port=port, **options)
+
+    def served_sampler(self, base_url: str, **options: Any) -> Any:
+        """Return a :class:`VLLMSampler`: this backend's fine-tunes served by vLLM at ``base_url``.
+
+        Each job's adapter is loaded into the server on first use; ``options`` go to
+        :class:`VLLMSampler` (``api_key``, ``cache``, ``max_concurrency`` ...).
+        """
+        from dataquality_thresholds.backends.hf._served import VLLMSampler
+
+        return VLLMSampler(self, base_url, **options)

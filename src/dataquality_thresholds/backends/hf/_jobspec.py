@@ -7,11 +7,16 @@ records everything that determines the trained weights, and ``submit`` adopts
 an existing job only when the recorded spec equals the new one.
 
 Not in the spec, because they change how or where a job runs, not what it
-learns: ``device``, ``save_steps``, ``max_concurrent``, ``max_restarts``,
-``on_truncation``, ``accelerate_config`` and ``python``.
+learns: ``device``, ``precision`` (like the device, it changes the numerics, not
+the training), ``save_steps``, ``max_concurrent``, ``max_restarts``,
+``reuse_worker``, ``worker_idle_timeout``, ``on_truncation``,
+``accelerate_config`` and ``python``. ``group_by_length`` and ``packing``
+change which rows share a step, so they are in the spec, but only when on: a
+job written before they existed is the same spec as one with both off.
 
 :func:`job_settings` applies a submit's hyperparameters to the backend's
-settings; :func:`check_spec` is the adoption check.
+settings; :func:`check_spec` is the adoption check; :func:`check_options`
+checks the backend's own arguments.
 
 ``job.json`` versions
 ---------------------
@@ -23,13 +28,18 @@ settings; :func:`check_spec` is the adoption check.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from dataquality_thresholds.backends.hf._common import SMOLLM2, read_json
+from dataquality_thresholds.backends.hf._lora import LoRASpec
 from dataquality_thresholds.errors import ConfigError, SchemaVersionError
+
+#: The values of ``HFBackend(precision=...)`` (the worker resolves ``"auto"``).
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
 #: The newest ``job.json`` version this library reads and writes.
 JOB_SCHEMA_VERSION = 2
@@ -88,6 +98,7 @@ def training_spec(
     settings: Mapping[str, Any],
     lora: Mapping[str, Any] | None,
     seed: int,
+    batching: Mapping[str, bool] | None = None,
 ) -> dict[str, Any]:
     """Return everything that determines a job's trained weights, as plain JSON values.
 
@@ -104,6 +115,8 @@ def training_spec(
         :meth:`LoRASpec.to_dict`, or None for a full fine-tune.
     seed : int
         The training seed.
+    batching : mapping of str to bool, optional
+        ``group_by_length`` and ``packing``; only those that are on enter the spec.
 
     Raises
     ------
@@ -121,6 +134,9 @@ def training_spec(
             ) from exc
     spec["lora"] = _lora(lora)
     spec["seed"] = int(seed)
+    for name, on in sorted((batching or {}).items()):
+        if on:
+            spec[name] = True
     return spec
 
 
@@ -289,3 +305,83 @@ def check_spec(
             "output_dir for these settings, or the recorded settings to adopt the job",
             field="key",
         )
+
+
+def check_options(
+    *,
+    epochs: Any,
+    learning_rate: Any,
+    batch_size: Any,
+    grad_accum: Any,
+    max_seq_len: Any,
+    max_concurrent: Any,
+    on_truncation: Any,
+    lora: Any,
+    accelerate_config: str | Path | None,
+    reuse_worker: bool | None,
+    worker_idle_timeout: Any,
+    precision: Any,
+    device: str | None,
+) -> bool:
+    """Check :class:`~dataquality_thresholds.backends.hf.HFBackend`'s arguments.
+
+    Returns
+    -------
+    bool
+        Whether jobs train in pool workers: ``reuse_worker``, or when None,
+        True unless ``accelerate_config`` is given.
+
+    Raises
+    ------
+    ConfigError
+        A value out of range (the error names the field), an accelerate config
+        file that does not exist, ``reuse_worker=True`` with an accelerate
+        config, ``precision="fp16"`` on ``device="cpu"``.
+    """
+    for field, value, zero_ok in (
+        ("epochs", epochs, False),
+        ("learning_rate", learning_rate, False),
+        ("worker_idle_timeout", worker_idle_timeout, True),
+    ):
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not (number and math.isfinite(value) and (value > 0 or (zero_ok and value == 0))):
+            kind = "a number >= 0" if zero_ok else "a positive number"
+            raise ConfigError(f"{field} must be {kind}, got {value!r}", field=field)
+    for field, ivalue in (
+        ("batch_size", batch_size),
+        ("grad_accum", grad_accum),
+        ("max_seq_len", max_seq_len),
+        ("max_concurrent", max_concurrent),
+    ):
+        if isinstance(ivalue, bool) or not isinstance(ivalue, int) or ivalue < 1:
+            raise ConfigError(f"{field} must be an int >= 1, got {ivalue!r}", field=field)
+    if on_truncation not in ("report", "error"):
+        raise ConfigError("on_truncation must be 'report' or 'error'", field="on_truncation")
+    if lora is not None and not isinstance(lora, LoRASpec):
+        raise ConfigError("lora must be a LoRASpec or None", field="lora")
+    if accelerate_config is not None and not Path(accelerate_config).is_file():
+        raise ConfigError(
+            f"accelerate config {str(accelerate_config)!r} does not exist",
+            field="accelerate_config",
+        )
+    if precision not in PRECISIONS:
+        raise ConfigError(
+            f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}",
+            field="precision",
+        )
+    if precision == "fp16" and device == "cpu":
+        raise ConfigError(
+            "precision='fp16' needs a GPU (fp16 mixed precision does not run on the CPU); "
+            "use 'auto', 'bf16' or 'fp32'",
+            field="precision",
+        )
+    if reuse_worker is not None and not isinstance(reuse_worker, bool):
+        raise ConfigError(f"reuse_worker must be True, False or None, got {reuse_worker!r}",
+                          field="reuse_worker")  # fmt: skip
+    if reuse_worker and accelerate_config is not None:
+        raise ConfigError(
+            "reuse_worker=True trains in one process; a multi-process accelerate launch "
+            "runs one job per launch: leave reuse_worker unset or False",
+            field="reuse_worker",
+        )
+    return accelerate_config is None if reuse_worker is None else reuse_worker
