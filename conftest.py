@@ -12,6 +12,8 @@ files, a real API) is stood in for as follows:
 
 * each file runs in a fresh temporary directory (the working directory while its
   blocks run), so blocks may read and write relative paths;
+* ``repo_root`` in the namespace is the repository (for a hidden block that copies a
+  committed file into the working directory, or imports the tests' tiny model);
 * ``OPENAI_BASE_URL`` points at a :class:`~dataquality_thresholds.testing.FakeOpenAIServer`
   started for the file (``fake_openai`` in the namespace, to script its answers), so
   ``OpenAISampler()``, ``OpenAIJudge(...)`` and ``OpenAIBackend(...)`` run as written;
@@ -161,12 +163,14 @@ def _docs_setup(namespace: dict[str, Any]) -> None:
     os.chdir(workdir)
     os.environ.update(env)
     namespace["fake_openai"] = server
+    namespace["repo_root"] = Path(__file__).resolve().parent
 
 
 def _docs_teardown(namespace: dict[str, Any]) -> None:
     """After a file's last block: stop the server, restore the directory and variables."""
     cwd, saved, workdir = namespace.pop(_SAVED)
     namespace.pop("fake_openai").stop()
+    namespace.pop("repo_root", None)
     if "matplotlib.pyplot" in sys.modules:
         sys.modules["matplotlib.pyplot"].close("all")
     gc.collect()  # inspect's unclosed streams, under this file's warning filters
