@@ -1,5 +1,5 @@
 # Entry points for a fresh clone: `make demo` (the main job) and `make test-all` (the whole
-# suite, what CI runs): `make test` (the fast tests, about two minutes on 2 cores) followed by
+# suite, what CI runs): `make test` (the fast tests, about five minutes on 2 cores) followed by
 # `make test-slow` (tests marked slow: real tiny-model training, the examples, the demo).
 PYTHON ?= python3
 VENV   ?= .venv

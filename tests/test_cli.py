@@ -83,6 +83,7 @@ def test_module_entry_point_runs():
     assert out.returncode == 0 and "dqt" in out.stdout
 
 
+@pytest.mark.slow  # a whole CLI study (~10-25 s on 2 cores)
 def test_plan_run_resume_report(tmp_path, capsys):
     cfg = tmp_path / "study.toml"
     cfg.write_text(CONFIG)
@@ -173,6 +174,7 @@ def test_run_asks_before_spending_and_refuses_without_a_terminal(tmp_path, capsy
     assert not (tmp_path / "run" / "ledger.sqlite").exists()  # nothing was started
 
 
+@pytest.mark.slow  # a whole CLI study (~10-25 s on 2 cores)
 def test_status_fit_and_cancel_on_a_run_directory(tmp_path, capsys):
     cfg = tmp_path / "study.toml"
     cfg.write_text(CONFIG.replace("replicates = 2", "replicates = 1"))
@@ -246,6 +248,7 @@ def test_a_run_that_got_going_keeps_its_ledger_and_config(tmp_path, capsys, fake
     assert (run_dir / "ledger.sqlite").exists() and (run_dir / "config.toml").exists()
 
 
+@pytest.mark.slow  # a whole CLI study (~10-25 s on 2 cores)
 def test_resume_resolves_relative_data_paths_as_the_original_config(tmp_path, capsys, monkeypatch):
     from dataquality_thresholds import load_sample_examples, write_paired_jsonl
 

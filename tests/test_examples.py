@@ -16,7 +16,7 @@ ARGS = {
 
 
 # Examples that take more than a few seconds run in `make test-slow`.
-SLOW = {"small_model_study.py"}
+SLOW = {"small_model_study.py", "offline_demo_study.py"}
 
 
 @pytest.mark.parametrize(

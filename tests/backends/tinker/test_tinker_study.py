@@ -75,6 +75,7 @@ def reference(tmp_path_factory, chatml, chatml_dir):
     return root / "run"
 
 
+@pytest.mark.slow  # the module fixture trains a whole study (~12 s)
 def test_study_runs_end_to_end_on_tinker(reference):
     results = StudyResults.from_run_dir(reference)
     assert results.completed and len(results.jobs) == 3
@@ -89,6 +90,7 @@ def test_study_runs_end_to_end_on_tinker(reference):
     assert {r["model"] for r in results.rows} >= {"Qwen/Qwen3-8B"}  # the base model, sampled too
 
 
+@pytest.mark.slow  # kill -9 and resume of a whole study (~15 s each)
 @pytest.mark.parametrize("kill_at", ["submit:1", "submit:3", "evaluate:3"])
 def test_tinker_study_survives_sigkill(tmp_path, reference, chatml, chatml_dir, kill_at):
     run_dir, out = tmp_path / "run", tmp_path / "tinker"
