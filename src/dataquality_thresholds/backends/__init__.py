@@ -17,6 +17,7 @@ from dataquality_thresholds.backends._base import (
     ProgressCallback,
     Prompt,
     Sampler,
+    ThreadedSampler,
     normalize_prompt,
     prompt_key,
 )
@@ -94,6 +95,7 @@ __all__ = [
     "Prompt",
     "Sampler",
     "StubModel",
+    "ThreadedSampler",
     "TinkerBackend",
     "TinkerSampler",
     "TogetherBackend",

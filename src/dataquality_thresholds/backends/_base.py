@@ -7,6 +7,7 @@ checks :class:`~dataquality_thresholds.backends.LocalStubBackend` and
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
@@ -84,6 +85,39 @@ def normalize_prompt(prompt: Prompt) -> tuple[Message, ...]:
 def prompt_key(messages: Sequence[Message]) -> str:
     """Return a stable text key of a conversation (roles and contents), for lookups."""
     return "\x1e".join(f"{m.role}\x1f{m.content}" for m in messages)
+
+
+class ThreadedSampler:
+    """Base of a sampler whose work is synchronous (a local model, a blocking SDK).
+
+    A subclass defines :meth:`complete`; :meth:`acomplete`, the async twin the
+    :class:`Sampler` protocol asks for, runs it in a worker thread.
+    """
+
+    complete: Callable[..., list[list[Completion]]]
+
+    async def acomplete(
+        self,
+        model: str,
+        prompts: Sequence[Prompt],
+        *,
+        n: int = 1,
+        temperature: float = 1.0,
+        max_tokens: int | None = None,
+        seed: int | None = None,
+        **options: Any,
+    ) -> list[list[Completion]]:
+        """Async twin of :meth:`complete` (runs it in a worker thread)."""
+        return await asyncio.to_thread(
+            self.complete,
+            model,
+            prompts,
+            n=n,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed,
+            **options,
+        )
 
 
 @runtime_checkable

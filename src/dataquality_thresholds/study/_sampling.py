@@ -10,7 +10,6 @@ the same cache to the judges' samplers that have none, for the run.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import inspect
 from collections.abc import Iterator, Sequence
@@ -20,6 +19,7 @@ from dataquality_thresholds.backends import (
     CompletionCache,
     Prompt,
     Sampler,
+    ThreadedSampler,
     cache_key,
     normalize_prompt,
 )
@@ -32,7 +32,7 @@ __all__ = ["CACHE_FILE", "CachedSampler", "lend_cache", "make_sampler"]
 CACHE_FILE = "completions.sqlite"
 
 
-class CachedSampler:
+class CachedSampler(ThreadedSampler):
     """Any sampler behind a completion cache, committed every ``chunk`` prompts.
 
     Parameters
@@ -108,29 +108,6 @@ class CachedSampler:
                         new.append((k, c))
             self.cache.put_many(new)
         return [[found[k] for k in ks] for ks in keys]
-
-    async def acomplete(
-        self,
-        model: str,
-        prompts: Sequence[Prompt],
-        *,
-        n: int = 1,
-        temperature: float = 1.0,
-        max_tokens: int | None = None,
-        seed: int | None = None,
-        **options: Any,
-    ) -> list[list[Completion]]:
-        """Async twin of :meth:`complete` (runs it in a worker thread)."""
-        return await asyncio.to_thread(
-            self.complete,
-            model,
-            prompts,
-            n=n,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            seed=seed,
-            **options,
-        )
 
 
 def _takes_cache(factory: Any) -> bool:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from dataquality_thresholds.backends._base import Prompt, normalize_prompt
+from dataquality_thresholds.backends._base import Prompt, ThreadedSampler, normalize_prompt
 from dataquality_thresholds.backends.hf._common import (
     HFOutOfMemoryError,
     load_model,
@@ -50,7 +49,7 @@ class SamplerHost(Protocol):
         """Return the folder of job ``job_id``."""
 
 
-class HFSampler:
+class HFSampler(ThreadedSampler):
     """Samples the base model and the fine-tunes of an :class:`HFBackend`.
 
     The base model is loaded once; LoRA adapters are attached to it by name
@@ -276,24 +275,3 @@ class HFSampler:
                         )
                     out.append(row)
         return out
-
-    async def acomplete(
-        self,
-        model: str,
-        prompts: Sequence[Prompt],
-        *,
-        n: int = 1,
-        temperature: float = 1.0,
-        max_tokens: int | None = None,
-        seed: int | None = None,
-    ) -> list[list[Completion]]:
-        """Async twin of :meth:`complete` (runs it in a worker thread)."""
-        return await asyncio.to_thread(
-            self.complete,
-            model,
-            prompts,
-            n=n,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            seed=seed,
-        )

@@ -20,13 +20,12 @@ actually sent.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dataquality_thresholds.backends._base import Prompt, normalize_prompt
+from dataquality_thresholds.backends._base import Prompt, ThreadedSampler, normalize_prompt
 from dataquality_thresholds.backends._cache import CompletionCache, cache_key
 from dataquality_thresholds.backends._pricing import PriceTable
 from dataquality_thresholds.backends.tinker._prices import tinker_price_table
@@ -42,7 +41,7 @@ from dataquality_thresholds.records import Completion
 __all__ = ["TinkerSampler"]
 
 
-class TinkerSampler:
+class TinkerSampler(ThreadedSampler):
     """Samples Tinker models (a :class:`~dataquality_thresholds.backends.Sampler`).
 
     Parameters
@@ -242,24 +241,3 @@ class TinkerSampler:
             self.usage["prompt_tokens"] += prompt_tokens
             self.usage["completion_tokens"] += completion_tokens
             self.usage["usd"] += usd
-
-    async def acomplete(
-        self,
-        model: str,
-        prompts: Sequence[Prompt],
-        *,
-        n: int = 1,
-        temperature: float = 1.0,
-        max_tokens: int | None = None,
-        seed: int | None = None,
-    ) -> list[list[Completion]]:
-        """Async twin of :meth:`complete` (runs it in a worker thread)."""
-        return await asyncio.to_thread(
-            self.complete,
-            model,
-            prompts,
-            n=n,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            seed=seed,
-        )
