@@ -6,7 +6,9 @@
 Usage::
 
     python benchmarks/coverage.py            # full grid, 1000 replications per cell
-    python benchmarks/coverage.py --quick    # 100 replications, a few minutes
+    python benchmarks/coverage.py --quick    # 13 representative cells, 800 reps (~12 min)
+    python benchmarks/coverage.py --quick --save benchmarks/results/coverage-quick
+    python benchmarks/coverage.py --quick --report benchmarks/results/coverage-quick
     python benchmarks/coverage.py --reps 300 --workers 2
     python benchmarks/coverage.py --save runs/cov   # stop at any time, rerun to resume
     python benchmarks/coverage.py --report runs/cov # the tables from what is kept
@@ -66,6 +68,8 @@ def conditional_curve(shape: str, par: float):
         return lambda x: (
             FLOOR + (TOP - FLOOR) * (1 - np.exp(-np.exp(SLOPE * (np.asarray(x) - par))))
         )
+    if shape == "gompertz_early":  # the opposite asymmetry: steep start, slow approach to the top
+        return lambda x: FLOOR + (TOP - FLOOR) * np.exp(-np.exp(-SLOPE * (np.asarray(x) - par)))
     if shape == "hinge":
         a = (TOP - FLOOR) / (par - 0.1)
         return lambda x: TOP + a * np.minimum(np.asarray(x) - par, 0.0)
@@ -95,7 +99,8 @@ def recovery(curve) -> float:
 def shape_parameter(shape: str, target: float) -> float:
     if shape == "hinge":
         return (target - 0.1 * (1 - Q)) / Q
-    return brentq(lambda p: recovery(conditional_curve(shape, p)) - target, -1.0, 2.0, xtol=1e-10)
+    lo, hi = (0.0, 1.2) if shape == "gompertz_early" else (-1.0, 2.0)
+    return brentq(lambda p: recovery(conditional_curve(shape, p)) - target, lo, hi, xtol=1e-10)
 
 
 def identification(shapes, targets, taus) -> None:
@@ -520,9 +525,29 @@ def report(cells, merged):
     return stats
 
 
+def quick(args) -> None:
+    import coverage_quick as cq
+
+    reps = args.reps or 800
+    if args.report:
+        merged = cq.load(Path(args.report))
+    else:
+        t0 = time.perf_counter()
+        print(f"quick coverage check: {len(cq.CELLS)} cells x {reps} replications", flush=True)
+        save = Path(args.save) if args.save else None
+        merged = cq.simulate(cq.tasks_for(reps, args.seed), args.workers, save)
+        print(f"simulation wall time {time.perf_counter() - t0:.0f} s")
+    cq.report(merged)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="100 replications per cell")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="the quick check (benchmarks/coverage_quick.py): 13 representative cells, "
+        "800 replications each, method='auto' with every candidate and rule recorded",
+    )
     ap.add_argument("--reps", type=int, default=None)
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--seed", type=int, default=20260101)
@@ -560,7 +585,10 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.docs_update and not args.report:
         ap.error("--docs-update needs --report FOLDER (the tables come from a saved run)")
-    reps = args.reps or (100 if args.quick else 1000)
+    if args.quick:
+        quick(args)
+        return
+    reps = args.reps or 1000
     options = {}
     if args.method:
         options["method"] = args.method

@@ -21,6 +21,7 @@ import numpy as np
 from scipy.stats import norm
 
 import dataquality_thresholds.fitting._changepoint as _cp
+import dataquality_thresholds.fitting._gompertz as _gz
 import dataquality_thresholds.fitting._logistic as _lg
 import dataquality_thresholds.fitting._logistic_ci as _lci
 import dataquality_thresholds.fitting._logistic_profile as _lp
@@ -33,9 +34,10 @@ from dataquality_thresholds.errors import (
     SeparationWarning,
     ThresholdWarning,
 )
+from dataquality_thresholds.fitting._average import AVERAGE_RULES, weights_for
 from dataquality_thresholds.fitting._data import RunData, as_fixed, is_count, is_real, prepare
 from dataquality_thresholds.fitting._intervals import quantile
-from dataquality_thresholds.fitting._likelihood import binomial_loglik, ic_scores
+from dataquality_thresholds.fitting._likelihood import binomial_loglik
 from dataquality_thresholds.fitting._models import (
     hinge_recovery_u,
     segmented_recovery_u,
@@ -46,7 +48,7 @@ from dataquality_thresholds.fitting._result import _INTERVALS, ThresholdFit, _tu
 
 __all__ = ["ThresholdFitter"]
 
-_METHODS = ("logistic", "changepoint", "auto")
+_METHODS = ("logistic", "changepoint", "gompertz", "auto")
 _THRESHOLDS = ("recovery", "midpoint", "breakpoint")
 
 
@@ -59,11 +61,12 @@ class ThresholdFitter:
 
     Parameters
     ----------
-    method : {"logistic", "changepoint", "auto"}, default "logistic"
-        Four-parameter logistic; a changepoint model (``changepoint``); or both,
-        chosen and averaged by run-level AICc. The logistic's interval is the best
-        calibrated of the three in the coverage study (docs/fitting.md); ``"auto"``
-        is a sensitivity check of the curve's shape, its interval under-covers.
+    method : {"logistic", "changepoint", "gompertz", "auto"}, default "logistic"
+        Four-parameter logistic; a changepoint model (``changepoint``); the
+        asymmetric Gompertz-type curve (:func:`gompertz4`); or ``"auto"``: the
+        logistic, the Gompertz-type curve and the hinge averaged with AICc weights
+        (QAICc on overdispersed counts), for when the curve's shape is unknown. The
+        coverage of each is measured in docs/fitting.md.
     threshold : {"recovery", "midpoint", "breakpoint"}, default "recovery"
         Recovery ``T_q`` (smallest x where a share ``recovery`` of the gap between the
         floor and the curve at ``ceiling`` is recovered), the logistic midpoint ``e``,
@@ -78,6 +81,10 @@ class ThresholdFitter:
         For the logistic: ``"profile"`` (default; the quasi-likelihood profile of the
         threshold), ``"fieller"``, ``"inverse"``, ``"delta"``, ``"delta_x"``,
         ``"bootstrap"``. For changepoint models: ``"profile"`` (default) or ``"delta"``.
+    average : {"mata", "buckland", "kang"}, default "mata"
+        ``method="auto"``'s interval: the model-averaged tail area (the limits of the
+        weighted mixture of the candidates' own sampling distributions), Buckland's
+        (drc's ``maED``) or Kang's (the weighted mean of the candidates' limits).
     changepoint : {"hinge", "segmented"}, default "hinge"
         Plateau model (slope then flat) or full segmented regression.
     fixed : mapping, optional
@@ -136,6 +143,7 @@ class ThresholdFitter:
     seed: SeedLike = 0
     interval: str | None = None
     changepoint: str = "hinge"
+    average: str = "mata"
     fixed: Mapping[str, float] = attrs.field(factory=dict, converter=as_fixed)
     log_x: bool = False
     floor: str = "range"
@@ -158,6 +166,8 @@ class ThresholdFitter:
             raise bad("recovery", f"expected a share in (0, 1), got {self.recovery!r}")
         if not (is_real(self.level) and 0 < float(self.level) < 1):
             raise bad("level", f"expected a value in (0, 1), got {self.level!r}")
+        if self.average not in AVERAGE_RULES:
+            raise bad("average", f"expected one of {AVERAGE_RULES}, got {self.average!r}")
         if self.changepoint not in ("hinge", "segmented"):
             raise bad("changepoint", f"expected 'hinge' or 'segmented', got {self.changepoint!r}")
         if set(self.fixed) - {"c", "d"}:
@@ -182,8 +192,8 @@ class ThresholdFitter:
             raise bad("penalty", f"expected 'firth' or 'none', got {self.penalty!r}")
         if self.dispersion not in ("estimate", "none"):
             raise bad("dispersion", f"expected 'estimate' or 'none', got {self.dispersion!r}")
-        if self.method == "logistic" and self.threshold == "breakpoint":
-            raise bad("threshold", "the logistic has no breakpoint; use method='changepoint'")
+        if self.method in ("logistic", "gompertz") and self.threshold == "breakpoint":
+            raise bad("threshold", f"the {self.method} has no breakpoint; use method='changepoint'")
         if self.method == "changepoint" and self.threshold == "midpoint":
             raise bad(
                 "threshold",
@@ -192,9 +202,9 @@ class ThresholdFitter:
             )
         if self.method == "auto" and self.threshold != "recovery":
             raise bad("threshold", "method='auto' averages the recovery threshold only")
-        if self.method != "logistic" and (self.floor == "asymptote"):
-            raise bad("floor", "only the logistic has an asymptote; use floor='range'")
-        model = "logistic" if self.method == "logistic" else self.changepoint
+        if self.method in ("changepoint", "auto") and (self.floor == "asymptote"):
+            raise bad("floor", "the hinge has no lower asymptote; use floor='range'")
+        model = self.method if self.method in ("logistic", "gompertz") else self.changepoint
         if (
             self.interval is not None
             and self.method != "auto"
@@ -286,11 +296,14 @@ class ThresholdFitter:
             if self.method == "auto":
                 fits = [
                     self._fit_logistic(data, boot_seq, seed_int),
+                    self._fit_gompertz(data, u, seed_int),
                     self._fit_changepoint(data, u, seed_int),
                 ]
                 result = self._average(data, fits)
             elif self.method == "logistic":
                 result = self._fit_logistic(data, boot_seq, seed_int)
+            elif self.method == "gompertz":
+                result = self._fit_gompertz(data, u, seed_int)
             else:
                 result = self._fit_changepoint(data, u, seed_int)
             if self.test and np.all(np.isfinite(u)):
@@ -565,6 +578,47 @@ class ThresholdFitter:
             )
         return dict(loglik=fit.loglik, k_ic=fit.k_ic)
 
+    def _fit_gompertz(self, data: RunData, u: np.ndarray, seed_int: int | None) -> ThresholdFit:
+        self._check_df(data, 4 - len(self.fixed))
+        fit = _gz.fit_gompertz(data, u, fixed=dict(self.fixed), dispersion=self.dispersion)
+        est, cov = fit.theta.copy(), fit.cov.copy()
+        if self.log_x:
+            est[3] = np.exp(est[3])
+            jac = np.where(fit.free == 3, est[3], 1.0)
+            cov = cov * np.outer(jac, jac)
+        base = self._base(data, seed_int)
+        base["method"] = "gompertz"
+        names = ("b", "c", "d", "e")
+        res = ThresholdFit(
+            **base,
+            model="gompertz",
+            interval="delta",
+            threshold=float("nan"),
+            ci=(float("nan"), float("nan")),
+            threshold_se=float("nan"),
+            param_names=names,
+            estimates=_tup(est),
+            free_names=tuple(names[i] for i in fit.free),
+            cov=tuple(_tup(r) for r in cov),
+            dispersion=fit.dispersion,
+            df_resid=fit.df_resid,
+            q_df=fit.q_df,
+            loglik=fit.loglik,
+            k_ic=fit.k_ic,
+            converged=fit.converged,
+            rss=float(np.sum(data.w * (data.y - fit.fitted) ** 2)),
+        )
+        u_hat, g = _gz.threshold_u(fit, res._spec())
+        if not np.isfinite(u_hat):
+            raise FitError(
+                "the fitted Gompertz-type curve never reaches the requested recovery; "
+                f"parameters {dict(zip(names, _tup(est), strict=False))}"
+            )
+        T = res._from_u(u_hat)
+        se = float(np.sqrt(max(g @ fit.cov @ g, 0.0))) * (T if self.log_x else 1.0)
+        res = attrs.evolve(res, threshold=T, threshold_se=se)
+        return attrs.evolve(res, ci=res.conf_int())
+
     def _average(self, data: RunData, fits: list[ThresholdFit]) -> ThresholdFit:
         """Weigh the candidates by AICc (QAICc on overdispersed counts), average the threshold.
 
@@ -572,18 +626,18 @@ class ThresholdFitter:
         log-likelihood of the counts on counts, the Gaussian one of the run means on
         scores, the same for every candidate. With the quasi-binomial dispersion
         estimated, the log-likelihoods are divided by the logistic's ``phi`` (at least 1)
-        and each count grows by one: QAICc.
+        and each count grows by one: QAICc. The interval is ``average``'s rule.
         """
         c_hat = 1.0
         if data.family == "binomial" and self.dispersion == "estimate":
             c_hat = next((f.dispersion for f in fits if f.model == "logistic"), 1.0)
-        s, w = ic_scores([f.loglik for f in fits], [f.k_ic for f in fits], data.x.size, c_hat)
+        s, w = weights_for(fits, data.x.size, c_hat)
         best = fits[int(np.argmin(s))]
         T = float(w @ np.array([f.threshold for f in fits]))
         res = attrs.evolve(
             best,
             method="auto",
-            interval="model-average",
+            interval=self.average,
             threshold=T,
             candidates=tuple(fits),
             weights=_tup(w),

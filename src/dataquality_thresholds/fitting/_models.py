@@ -10,6 +10,10 @@ from scipy.special import expit, logit
 from dataquality_thresholds.fitting._logistic import ThresholdSpec
 
 __all__ = [
+    "gompertz4",
+    "gompertz_recovery_u",
+    "gompertz_unit",
+    "gompertz_unit_inverse",
     "hinge",
     "hinge_recovery_u",
     "logistic4",
@@ -56,6 +60,68 @@ def logistic4(x: Any, b: float, c: float, d: float, e: float, *, log_x: bool = F
     with np.errstate(invalid="ignore"):
         s = expit(b * (u - m))
     return c + (d - c) * s
+
+
+def gompertz_unit(z: Any) -> Any:
+    """The Gompertz-type step ``1 - exp(-exp(z))`` (complementary log-log), 0 to 1."""
+    with np.errstate(over="ignore"):
+        return -np.expm1(-np.exp(np.asarray(z, dtype=float)))
+
+
+def gompertz_unit_inverse(p: Any) -> Any:
+    """Inverse of :func:`gompertz_unit`: ``log(-log(1 - p))``."""
+    with np.errstate(divide="ignore"):
+        return np.log(-np.log1p(-np.asarray(p, dtype=float)))
+
+
+def gompertz4(x: Any, b: float, c: float, d: float, e: float, *, log_x: bool = False) -> Any:
+    """Four-parameter Gompertz-type curve ``c + (d - c) * (1 - exp(-exp(b * (x - e))))``.
+
+    An asymmetric sigmoid: it leaves the floor slowly and reaches the top abruptly
+    (R drc's ``W2.4`` is the same curve in ``log x``). ``method="auto"`` averages it with
+    the symmetric logistic and the hinge.
+
+    Parameters
+    ----------
+    x : array_like
+        Share of correct data (or dose).
+    b : float
+        Slope; positive means the curve rises from ``c`` to ``d`` as ``x`` grows.
+    c, d : float
+        Value as ``x -> -inf`` (the floor) and as ``x -> +inf`` (the top).
+    e : float
+        Location: at ``x = e`` a share ``1 - exp(-1)`` (about 63%) of the rise is
+        done; the midpoint (half of it) is ``e + log(log 2) / b``.
+    log_x : bool, default False
+        Use ``log x`` and ``log e`` in place of ``x`` and ``e``.
+
+    Returns
+    -------
+    ndarray
+        The curve at ``x``.
+    """
+    u = to_u(x, log_x)
+    m = np.log(e) if log_x else e
+    with np.errstate(invalid="ignore"):
+        s = gompertz_unit(b * (u - m))
+    return c + (d - c) * s
+
+
+def gompertz_recovery_u(b: float, m: float, spec: ThresholdSpec) -> float:
+    """Threshold of the Gompertz-type curve on the working scale, in closed form.
+
+    As for the logistic, ``c`` and ``d`` cancel: recovering a share ``q`` of the gap
+    means ``G(b (T - m)) = G_lo + q (G_hi - G_lo)`` with ``G`` the unit curve. The
+    midpoint is where half the rise between the asymptotes is done.
+    """
+    if spec.kind == "midpoint":
+        return float(m + gompertz_unit_inverse(0.5) / b)
+    g_lo = 0.0 if spec.floor == "asymptote" else float(gompertz_unit(b * (spec.u_lo - m)))
+    g_hi = 1.0 if spec.ceiling == "asymptote" else float(gompertz_unit(b * (spec.u_ref - m)))
+    target = g_lo + spec.q * (g_hi - g_lo)
+    if not 0.0 < target < 1.0:
+        return float("nan")
+    return float(m + gompertz_unit_inverse(target) / b)
 
 
 def hinge(x: Any, top: float, a: float, psi: float) -> Any:

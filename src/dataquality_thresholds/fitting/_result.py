@@ -14,11 +14,13 @@ import dataquality_thresholds.fitting._logistic as _lg
 import dataquality_thresholds.fitting._logistic_ci as _lci
 import dataquality_thresholds.fitting._logistic_profile as _lp
 from dataquality_thresholds.errors import ConfigError
+from dataquality_thresholds.fitting._average import AVERAGE_RULES, average_interval
 from dataquality_thresholds.fitting._intervals import (
     bc_from_table,
     quantile,
 )
 from dataquality_thresholds.fitting._models import (
+    gompertz4,
     hinge,
     hinge_recovery_u,
     logistic4,
@@ -42,6 +44,7 @@ __all__ = ["SCHEMA", "SCHEMA_VERSION", "ThresholdFit"]
 
 _INTERVALS = {
     "logistic": ("profile", "fieller", "inverse", "delta", "delta_x", "bootstrap"),
+    "gompertz": ("delta",),
     "hinge": ("profile", "delta"),
     "segmented": ("profile", "delta"),
 }
@@ -250,7 +253,7 @@ class ThresholdFit:
         """
         level = resolve_level(value, alpha, level, self.level)
         if self.method == "auto" and self.candidates:
-            return self._model_average_ci(level)
+            return self._model_average_ci(level, method)
         method = self.interval if method is None else method
         allowed = _INTERVALS[self.model]
         if method not in allowed:
@@ -269,6 +272,12 @@ class ThresholdFit:
         tq = quantile(level, self.q_df)
         if self.model == "logistic":
             return self._logistic_ci(method, tq)
+        if self.model == "gompertz":
+            lo_u, hi_u = self._admissible_u()
+            u, se_u = self._u(self.threshold), self.threshold_se
+            if self.log_x:
+                se_u = se_u / self.threshold
+            return self._from_u(max(u - tq * se_u, lo_u)), self._from_u(min(u + tq * se_u, hi_u))
         return self._changepoint_ci(method, tq)
 
     def _u(self, x: float) -> float:
@@ -382,20 +391,26 @@ class ThresholdFit:
         T, se = self.threshold, self.threshold_se
         return T - tq * se, T + tq * se
 
-    def _model_average_ci(self, level: float) -> tuple[float, float]:
-        w = np.asarray(self.weights)
-        ts = np.array([c.threshold for c in self.candidates])
-        tbar = float(w @ ts)
-        ses = []
-        for c in self.candidates:
-            lo, hi = c.conf_int(level=level)
-            ses.append((hi - lo) / (2 * quantile(level, c.q_df)))
-        se = float(np.sum(w * np.sqrt(np.square(ses) + (ts - tbar) ** 2)))
-        tq = quantile(level, min(c.q_df for c in self.candidates))
-        lo_b = self.design[0] if self.floor == "range" else -np.inf
-        hi_b = float(self.ceiling) if self.ceiling != "asymptote" else np.inf
-        lo, hi = max(tbar - tq * se, lo_b), min(tbar + tq * se, hi_b)
-        return float(lo), float(hi)
+    def _model_average_ci(self, level: float, method: str | None) -> tuple[float, float]:
+        rule = self.interval if method is None else method
+        rule = "buckland" if rule == "model-average" else rule  # records before the rules
+        if rule not in AVERAGE_RULES:
+            raise ConfigError(
+                f"interval {rule!r} is not a model-averaging rule; use one of {AVERAGE_RULES}",
+                field="method",
+            )
+        cis = np.array([c.conf_int(level=level) for c in self.candidates])
+        lo, hi = self._admissible_u()
+        return average_interval(
+            rule,
+            np.array([c.threshold for c in self.candidates]),
+            cis[:, 0],
+            cis[:, 1],
+            np.array([c.q_df for c in self.candidates]),
+            np.asarray(self.weights),
+            level,
+            (self._from_u(lo), self._from_u(hi)),
+        )
 
     # -------------------------------------------------------------- prediction
     def predict(self, x: Any) -> np.ndarray:
@@ -418,6 +433,8 @@ class ThresholdFit:
         p = self.estimates
         if self.model == "logistic":
             return np.asarray(logistic4(x, *p, log_x=self.log_x), dtype=float)
+        if self.model == "gompertz":
+            return np.asarray(gompertz4(x, *p, log_x=self.log_x), dtype=float)
         u = to_u(x, self.log_x)
         if self.log_x:
             p = (*p[:-1], float(np.log(p[-1])))

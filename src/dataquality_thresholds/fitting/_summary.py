@@ -108,7 +108,7 @@ def _kind(fit: _Fit) -> str:
 
 def _quasi(fit: _Fit) -> bool:
     """Whether ``dispersion`` is the quasi-binomial one (else a residual variance)."""
-    return fit.family == "binomial" and fit.model == "logistic"
+    return fit.family == "binomial" and fit.model in ("logistic", "gompertz")
 
 
 def _top(fit: _Fit) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -141,7 +141,7 @@ def _notes(fit: _Fit) -> list[str]:
         f"{fit.level:.0%} interval [{_g(lo)}, {_g(hi)}] by the {fit.interval} method"
         + (", clipped to the tested range." if fit.unbounded else "."),
     ]
-    if fit.family == "binomial" and fit.model != "logistic":
+    if fit.family == "binomial" and fit.model not in ("logistic", "gompertz"):
         notes.append(
             f"The {fit.model} is fitted by least squares on the run proportions; its "
             "log-likelihood, AIC and BIC are the binomial ones of the counts at those fitted "
