@@ -18,6 +18,7 @@ it), with tau 0 and 0.3 and 2 or 3 seeds per ratio.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import sys
 import time
@@ -48,11 +49,33 @@ CELLS = (
     ("E1", "gompertz_early", "recovery", 0.6, 3, 500, 0.3),
 )
 #: The per-study record; NaN where a column does not apply (midpoint cells: logistic only).
-FIELDS = (
-    "T_auto lo_mata hi_mata lo_buckland hi_buckland lo_kang hi_kang "
-    "T_log lo_log hi_log lo_log_z hi_log_z T_gom lo_gom hi_gom T_hin lo_hin hi_hin "
-    "w_log w_gom w_hin phi warned"
-).split()
+FIELDS = tuple(
+    [
+        "T_auto",
+        "lo_mata",
+        "hi_mata",
+        "lo_buckland",
+        "hi_buckland",
+        "lo_kang",
+        "hi_kang",
+        "T_log",
+        "lo_log",
+        "hi_log",
+        "lo_log_z",
+        "hi_log_z",
+        "T_gom",
+        "lo_gom",
+        "hi_gom",
+        "T_hin",
+        "lo_hin",
+        "hi_hin",
+        "w_log",
+        "w_gom",
+        "w_hin",
+        "phi",
+        "warned",
+    ]
+)
 RULES = ("mata", "buckland", "kang")
 
 
@@ -82,10 +105,8 @@ def _study(fitter: ThresholdFitter, kind: str, x, k, n) -> np.ndarray:
         "hi_log": log.ci[1],
         "phi": log.dispersion,
     }
-    try:
+    with contextlib.suppress(DataQualityThresholdsError):
         values["lo_log_z"], values["hi_log_z"] = log.conf_int(level=z_level)
-    except DataQualityThresholdsError:
-        pass
     if kind != "midpoint":
         gom, hin = fit.candidates[1], fit.candidates[2]
         values.update(T_auto=fit.threshold, T_gom=gom.threshold, T_hin=hin.threshold)
@@ -214,7 +235,7 @@ def report(merged: dict, markdown: bool = False) -> list[str]:
         + " | auto bias | auto width | mean weights (log / gom / hinge) |",
         "|---" * (7 + len(COLUMNS) + 2) + "|",
     ]
-    for label, shape, kind, target, seeds, items, tau in CELLS:
+    for label, shape, kind, _, seeds, items, tau in CELLS:
         if label not in merged:
             continue
         truth, parts = merged[label]

@@ -41,7 +41,7 @@ def weights_for(fits: Sequence[Any], nobs: int, c_hat: float) -> tuple[np.ndarra
 
 
 def _candidate_cdf(theta: float, T: float, below: float, above: float, df: float) -> float:
-    """A candidate's sampling distribution: t(df) scaled by ``below`` / ``above`` of ``T``."""
+    """Return a candidate's sampling CDF: t(df) scaled by ``below`` / ``above`` of ``T``."""
     s = below if theta < T else above
     if s <= 0:
         return 1.0 if theta >= T else 0.0
@@ -76,8 +76,14 @@ def average_interval(
         The admissible range; limits are clipped into it.
     """
     lo_b, hi_b = bounds
-    keep = w > 1e-12
-    ts, los, his, dfs, w = ts[keep], los[keep], his[keep], dfs[keep], w[keep] / w[keep].sum()
+    finite = np.isfinite(ts) & np.isfinite(los) & np.isfinite(his)
+    keep = (w > 1e-12) & finite
+    if not keep.any():
+        keep = finite
+    if not keep.any():
+        return float("nan"), float("nan")
+    w = w[keep] / w[keep].sum() if w[keep].sum() > 0 else np.full(keep.sum(), 1.0 / keep.sum())
+    ts, los, his, dfs = ts[keep], los[keep], his[keep], dfs[keep]
     tbar = float(w @ ts)
     tq = np.array([quantile(level, df) for df in dfs])
     if rule == "kang":

@@ -294,11 +294,12 @@ class ThresholdFitter:
         u = np.asarray(to_u(data.x, self.log_x))
         try:
             if self.method == "auto":
-                fits = [
-                    self._fit_logistic(data, boot_seq, seed_int),
-                    self._fit_gompertz(data, u, seed_int),
-                    self._fit_changepoint(data, u, seed_int),
-                ]
+                fits = [self._fit_logistic(data, boot_seq, seed_int)]
+                for other in (self._fit_gompertz, self._fit_changepoint):
+                    try:
+                        fits.append(other(data, u, seed_int))
+                    except FitError as exc:  # the others still average
+                        warnings.warn(ConvergenceWarning(f"auto: {exc}; left out"), stacklevel=3)
                 result = self._average(data, fits)
             elif self.method == "logistic":
                 result = self._fit_logistic(data, boot_seq, seed_int)
@@ -615,7 +616,12 @@ class ThresholdFitter:
                 f"parameters {dict(zip(names, _tup(est), strict=False))}"
             )
         T = res._from_u(u_hat)
-        se = float(np.sqrt(max(g @ fit.cov @ g, 0.0))) * (T if self.log_x else 1.0)
+        var = float(g @ fit.cov @ g)
+        if not np.isfinite(var):  # a singular information matrix: nothing is excluded
+            lo, hi = res._admissible_u()
+            res = attrs.evolve(res, converged=False, unbounded=True)
+            return attrs.evolve(res, threshold=T, ci=(res._from_u(lo), res._from_u(hi)))
+        se = float(np.sqrt(max(var, 0.0))) * (T if self.log_x else 1.0)
         res = attrs.evolve(res, threshold=T, threshold_se=se)
         return attrs.evolve(res, ci=res.conf_int())
 

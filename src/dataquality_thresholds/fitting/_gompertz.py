@@ -217,7 +217,7 @@ def fit_gompertz(
 
 
 def threshold_u(fit: GompertzFit, spec: ThresholdSpec) -> tuple[float, np.ndarray]:
-    """The threshold on the working scale and its gradient in the free parameters."""
+    """Return the threshold on the working scale and its gradient in the free parameters."""
 
     def thr(p: np.ndarray) -> float:
         t = fit.theta.copy()

@@ -63,7 +63,7 @@ def logistic4(x: Any, b: float, c: float, d: float, e: float, *, log_x: bool = F
 
 
 def gompertz_unit(z: Any) -> Any:
-    """The Gompertz-type step ``1 - exp(-exp(z))`` (complementary log-log), 0 to 1."""
+    """Return the Gompertz-type step ``1 - exp(-exp(z))`` (complementary log-log), 0 to 1."""
     with np.errstate(over="ignore"):
         return -np.expm1(-np.exp(np.asarray(z, dtype=float)))
 

@@ -275,6 +275,8 @@ class ThresholdFit:
         if self.model == "gompertz":
             lo_u, hi_u = self._admissible_u()
             u, se_u = self._u(self.threshold), self.threshold_se
+            if not np.isfinite(se_u):  # singular information: nothing is excluded
+                return self._from_u(lo_u), self._from_u(hi_u)
             if self.log_x:
                 se_u = se_u / self.threshold
             return self._from_u(max(u - tq * se_u, lo_u)), self._from_u(min(u + tq * se_u, hi_u))
