@@ -530,11 +530,16 @@ def quick(args) -> None:
 
     reps = args.reps or 800
     if args.report:
+        _check_report(Path(args.report))
         merged = cq.load(Path(args.report))
     else:
         t0 = time.perf_counter()
         print(f"quick coverage check: {len(cq.CELLS)} cells x {reps} replications", flush=True)
         save = Path(args.save) if args.save else None
+        if save is not None:
+            _check_folder(
+                save, {"quick": True, "reps": reps, "seed": args.seed, "fitter": fitter_version()}
+            )
         merged = cq.simulate(cq.tasks_for(reps, args.seed), args.workers, save)
         print(f"simulation wall time {time.perf_counter() - t0:.0f} s")
     cq.report(merged)

@@ -241,10 +241,10 @@ def test_threshold_exists_test_separates_flat_from_threshold() -> None:
 def test_auto_weighs_models_by_aicc() -> None:
     x, y = _hinge_data(12, sd=0.01)
     fit = ThresholdFitter(method="auto", **FAST).fit(x, y)
-    assert fit.method == "auto" and fit.interval == "model-average"
+    assert fit.method == "auto" and fit.interval == "kang"
     assert sum(fit.weights) == pytest.approx(1.0)
-    assert [c.model for c in fit.candidates] == ["logistic", "hinge"]
-    assert fit.weights[1] > 0.9  # a sharp hinge: the changepoint wins
+    assert [c.model for c in fit.candidates] == ["logistic", "gompertz", "hinge"]
+    assert fit.weights[2] > 0.9  # a sharp hinge: the changepoint wins
     ts = [c.threshold for c in fit.candidates]
     assert min(ts) - 1e-12 <= fit.threshold <= max(ts) + 1e-12
     lo, hi = fit.ci
@@ -450,7 +450,7 @@ def test_summary_of_auto_and_changepoint_fits() -> None:
     assert "model-average" in flat and "weight threshold" in flat
     for c, w in zip(fit.candidates, fit.weights, strict=True):
         assert f"{c.model} {w:.3f} {c.threshold:.4g}" in flat
-    hinge_fit = fit.candidates[1]
+    hinge_fit = fit.candidates[2]
     flat = _flat(str(hinge_fit.summary()))
     assert "Model: hinge" in flat and "weight" not in flat
     assert all(f"{name} {v:.5g}" in flat for name, v in hinge_fit.params.items())

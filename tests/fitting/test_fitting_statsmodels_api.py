@@ -248,13 +248,14 @@ def test_auto_on_counts_weighs_by_qaicc_of_the_binomial_llf() -> None:
     data = simulate_study(2)  # run-level noise: phi about 5
     x = data[0]
     fit = _fit("auto", data)
-    lg, cp = fit.candidates
-    assert (lg.model, cp.model) == ("logistic", "hinge")
+    lg, gz, cp = fit.candidates
+    assert (lg.model, gz.model, cp.model) == ("logistic", "gompertz", "hinge")
     c = lg.dispersion
     assert c > 2
-    scores = [_aicc(f.llf, f.k_ic + 1, x.size, c) for f in (lg, cp)]
+    scores = [_aicc(f.llf, f.k_ic + 1, x.size, c) for f in (lg, gz, cp)]
     np.testing.assert_allclose(fit.weights, _weights(scores), rtol=1e-9)
-    assert fit.threshold == pytest.approx(float(np.dot(fit.weights, [lg.threshold, cp.threshold])))
+    ts = [f.threshold for f in (lg, gz, cp)]
+    assert fit.threshold == pytest.approx(float(np.dot(fit.weights, ts)))
 
 
 def test_auto_without_dispersion_weighs_by_plain_aicc() -> None:
@@ -263,7 +264,7 @@ def test_auto_without_dispersion_weighs_by_plain_aicc() -> None:
     fit = _fit("auto", data, dispersion="none")
     scores = [_aicc(f.llf, f.k_ic, x.size) for f in fit.candidates]
     np.testing.assert_allclose(fit.weights, _weights(scores), rtol=1e-9)
-    assert fit.weights[1] > 0.5  # the hinge generated these counts
+    assert fit.weights[2] > 0.5  # the hinge generated these counts
 
 
 # ------------------------------------------------------------------ scalar n
@@ -321,12 +322,15 @@ def test_an_old_changepoint_record_on_counts_reads_without_its_gaussian_llf() ->
     p = len(d["param_names"])
     # as written before: the hinge's Gaussian log-likelihood with k_ic = p + 1
     old = {**d, "loglik": 58.5, "k_ic": p + 1}
-    old["candidates"] = [d["candidates"][0], {**d["candidates"][1], "loglik": 58.5, "k_ic": p + 1}]
+    old["candidates"] = [
+        *d["candidates"][:2],
+        {**d["candidates"][2], "loglik": 58.5, "k_ic": p + 1},
+    ]
     back = ThresholdFit.from_dict(old)
     assert back.model == "hinge" and np.isnan(back.llf) and np.isnan(back.aic)
     assert back.k_ic == p
-    assert np.isnan(back.candidates[1].llf)
-    assert back.candidates[0] == fit.candidates[0]  # the logistic's is untouched
+    assert np.isnan(back.candidates[2].llf)
+    assert back.candidates[:2] == fit.candidates[:2]  # the others are untouched
     assert back.threshold == fit.threshold and back.ci == fit.ci
 
 

@@ -4,18 +4,20 @@ The candidates (logistic, Gompertz-type, hinge) are weighed by AICc on their com
 likelihood (QAICc on overdispersed counts), and the threshold is the weighted mean of
 theirs. Three interval rules are offered, all from the candidates' own intervals:
 
-``"mata"`` (the default)
+``"kang"`` (the default)
+    Kang, Kodell and Chen (2000), one of drc's ``maED`` rules: the weighted mean of
+    the candidates' lower and upper limits.
+``"mata"``
     Model-averaged tail area (Turek and Fletcher 2012): the limits where the weighted
     mixture of the candidates' sampling distributions puts ``alpha / 2`` in each tail.
     Each candidate's distribution is a t(df) scaled separately below and above its
     estimate so that its own interval is its central ``level`` range; a single
     candidate gets its own interval back.
 ``"buckland"``
-    Buckland, Burnham and Augustin (1997), as drc's ``maED``:
+    Buckland, Burnham and Augustin (1997), drc's other ``maED`` rule:
     ``T_bar +/- t * sum_i w_i sqrt(se_i^2 + (T_i - T_bar)^2)``.
-``"kang"``
-    Kang, Kodell and Chen (2000), drc's other ``maED`` rule: the weighted mean of the
-    candidates' lower and upper limits.
+
+The default was chosen by ``benchmarks/coverage.py --quick`` (docs/fitting.md).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from dataquality_thresholds.fitting._likelihood import ic_scores
 
 __all__ = ["AVERAGE_RULES", "average_interval", "weights_for"]
 
-AVERAGE_RULES = ("mata", "buckland", "kang")
+AVERAGE_RULES = ("kang", "mata", "buckland")
 
 
 def weights_for(fits: Sequence[Any], nobs: int, c_hat: float) -> tuple[np.ndarray, np.ndarray]:
@@ -62,7 +64,7 @@ def average_interval(
 
     Parameters
     ----------
-    rule : {"mata", "buckland", "kang"}
+    rule : {"kang", "mata", "buckland"}
         See the module docstring.
     ts, los, his : ndarray
         The candidates' thresholds and interval limits at ``level``.

@@ -79,7 +79,7 @@ class _Problem:
                 t[i] = expit(q[j]) if self.binomial else q[j]
             else:
                 t[3] = q[j]
-        return t
+        return np.asarray(t, dtype=float)
 
     def to_p(self, theta: np.ndarray) -> np.ndarray:
         out = []

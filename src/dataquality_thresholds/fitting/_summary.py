@@ -106,6 +106,10 @@ def _kind(fit: _Fit) -> str:
     return fit.threshold_kind
 
 
+def _interval_name(fit: _Fit) -> str:
+    return f"model-average ({fit.interval})" if fit.method == "auto" else fit.interval
+
+
 def _quasi(fit: _Fit) -> bool:
     """Whether ``dispersion`` is the quasi-binomial one (else a residual variance)."""
     return fit.family == "binomial" and fit.model in ("logistic", "gompertz")
@@ -138,7 +142,12 @@ def _notes(fit: _Fit) -> list[str]:
     lo, hi = fit.ci
     notes = [
         f"The threshold lies {fit.position}.",
-        f"{fit.level:.0%} interval [{_g(lo)}, {_g(hi)}] by the {fit.interval} method"
+        f"{fit.level:.0%} interval [{_g(lo)}, {_g(hi)}] by "
+        + (
+            f"model averaging ({fit.interval} rule)"
+            if fit.method == "auto"
+            else f"the {fit.interval} method"
+        )
         + (", clipped to the tested range." if fit.unbounded else "."),
     ]
     if fit.family == "binomial" and fit.model not in ("logistic", "gompertz"):
@@ -202,7 +211,7 @@ def fit_summary(fit: _Fit) -> Summary:
     lo, hi = fit.ci
     tail = (1 - fit.level) / 2
     threshold = SimpleTable(
-        [[_g(fit.threshold), _g(fit.threshold_se), _g(lo), _g(hi), fit.interval]],
+        [[_g(fit.threshold), _g(fit.threshold_se), _g(lo), _g(hi), _interval_name(fit)]],
         ["estimate", "std err", f"[{tail:.3g}", f"{1 - tail:.3g}]", "interval"],
         ["threshold"],
         txt_fmt=fmt(5),
