@@ -52,12 +52,12 @@ def study(seed: int, run_dir: str, **kw):
     )
 
 
-def half_width(rows) -> float:
+def half_width(rows, **options) -> float:
     x = [r["fraction"] for r in rows]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            fit = ThresholdFitter(test=False).fit(
+            fit = ThresholdFitter(test=False, **options).fit(
                 x, [r["events"] for r in rows], n=[r["n"] for r in rows]
             )
         except Exception:
@@ -66,13 +66,13 @@ def half_width(rows) -> float:
     return (hi - lo) / 2 if lo is not None and hi is not None else float("inf")
 
 
-def fixed(seed: int) -> tuple[int | None, list[float]]:
+def fixed(seed: int, **options) -> tuple[int | None, list[float]]:
     with tempfile.TemporaryDirectory() as tmp:
         res = study(seed, tmp, fractions=GRID, replicates=MAX_SEEDS).run(progress=False)
     rows = [r for r in res.metric("domain_score") if r["corruption"] == "subtle"]
     widths = []
     for k in range(1, MAX_SEEDS + 1):
-        widths.append(half_width([r for r in rows if r["replicate"] < k]))
+        widths.append(half_width([r for r in rows if r["replicate"] < k], **options))
         if widths[-1] <= TARGET:
             return len(GRID) * k, widths
     return None, widths
@@ -103,9 +103,11 @@ def main() -> None:
     print(
         f"target half-width {TARGET}; fixed grid {GRID} x k seeds (k <= {MAX_SEEDS}); adaptive from {{0.1,0.5,1}} x 2"
     )
-    fixed_n, adaptive_n = [], []
+    fixed_n, adaptive_n, auto_n = [], [], []
     for s in seeds:
         nf, widths = fixed(s)
+        nauto, _ = fixed(s, method="auto")
+        auto_n.append(nauto if nauto is not None else np.nan)
         na, hw = adaptive(s)
         fixed_n.append(nf if nf is not None else np.nan)
         adaptive_n.append(na)
@@ -119,6 +121,10 @@ def main() -> None:
     print(
         f"mean fine-tunes: fixed {f_mean:.1f} (seeds that reached the target: {int(np.sum(~np.isnan(fixed_n)))}"
         f"/{len(fixed_n)}), adaptive {a_mean:.1f}; ratio adaptive/fixed = {a_mean / f_mean:.2f} (target <= 0.5)"
+    )
+    print(
+        f"fixed grid read with method='auto' (Kang's interval): mean {np.nanmean(auto_n):.1f} "
+        f"fine-tunes (by seed: {', '.join(str(int(v)) if v == v else '>' + str(len(GRID) * MAX_SEEDS) for v in auto_n)})"
     )
     print(f"wall time {time.perf_counter() - t0:.0f} s")
 

@@ -542,7 +542,10 @@ def quick(args) -> None:
             )
         merged = cq.simulate(cq.tasks_for(reps, args.seed), args.workers, save)
         print(f"simulation wall time {time.perf_counter() - t0:.0f} s")
-    cq.report(merged)
+    lines = cq.report(merged)
+    if args.docs_update:
+        cq.update_docs(Path(args.docs_update), lines)
+        print(f"\n{args.docs_update}: quick coverage table replaced")
 
 
 def main(argv=None):

@@ -269,3 +269,23 @@ def report(merged: dict, markdown: bool = False) -> list[str]:
         )
     print("\n".join(lines))
     return lines
+
+
+BEGIN, END = "<!-- begin: quick coverage -->", "<!-- end: quick coverage -->"
+
+
+def update_docs(path: Path, lines: list[str]) -> None:
+    """Replace the table between the quick-coverage markers of ``path`` (whole file or nothing)."""
+    text = path.read_text(encoding="utf-8")
+    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
+        raise SystemExit(f"{path}: expected one {BEGIN} ... {END} block")
+    head, rest = text.split(BEGIN)
+    _, tail = rest.split(END)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    try:
+        tmp.write_text(
+            head + BEGIN + "\n\n" + "\n".join(lines) + "\n\n" + END + tail, encoding="utf-8"
+        )
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -110,3 +110,42 @@ def test_a_page_it_cannot_splice_is_named_and_left_untouched(
     assert str(path) in str(err.value)
     assert path.read_text(encoding="utf-8") == page
     assert list(tmp_path.iterdir()) == [path]
+
+
+QUICK = ROOT / "benchmarks" / "results" / "coverage-quick"
+
+
+@pytest.fixture(scope="module")
+def quick_bench() -> ModuleType:
+    """benchmarks/coverage_quick.py as a module."""
+    spec = importlib.util.spec_from_file_location(
+        "dqt_bench_coverage_quick", ROOT / "benchmarks" / "coverage_quick.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_docs_quick_table_is_the_committed_quick_run(
+    quick_bench: ModuleType, tmp_path: Path
+) -> None:
+    merged = quick_bench.load(QUICK)
+    lines = quick_bench.report(merged)
+    assert len(lines) == 2 + len(quick_bench.CELLS)
+    # every cell has its full replication count (a stopped run would show fewer)
+    assert {sum(len(p) for p in parts) for _, parts in merged.values()} == {800}
+    copy = tmp_path / "fitting.md"
+    copy.write_text(DOC.read_text(encoding="utf-8"), encoding="utf-8")
+    quick_bench.update_docs(copy, lines)
+    assert copy.read_text(encoding="utf-8") == DOC.read_text(encoding="utf-8")
+
+
+def test_the_quick_splice_needs_its_markers(quick_bench: ModuleType, tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("no markers here\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match="quick coverage"):
+        quick_bench.update_docs(page, ["| a |"])
+    assert page.read_text(encoding="utf-8") == "no markers here\n"
+    assert not list(tmp_path.glob("*.tmp"))

@@ -1,12 +1,14 @@
 """The candidates besides the logistic, and their model average (``method="auto"``).
 
-Each function takes the configured :class:`ThresholdFitter` (its options) and the
-run-level data, and returns a :class:`ThresholdFit`.
+Each function takes the configured fitter (its options; typed by a protocol so this
+module does not import the fitter's) and the run-level data, and returns a
+:class:`ThresholdFit`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import attrs
 import numpy as np
@@ -21,15 +23,39 @@ from dataquality_thresholds.fitting._models import hinge_recovery_u, segmented_r
 from dataquality_thresholds.fitting._optim import num_grad
 from dataquality_thresholds.fitting._result import ThresholdFit, _tup
 
-if TYPE_CHECKING:
-    from dataquality_thresholds.fitting._fitter import ThresholdFitter
+
+class FitterOptions(Protocol):
+    """What these functions read of the fitter (its options and two helpers)."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def threshold(self) -> str: ...
+    @property
+    def interval(self) -> str | None: ...
+    @property
+    def changepoint(self) -> str: ...
+    @property
+    def average(self) -> str: ...
+    @property
+    def fixed(self) -> Mapping[str, float]: ...
+    @property
+    def log_x(self) -> bool: ...
+    @property
+    def dispersion(self) -> str: ...
+
+    def _check_df(self, data: RunData, p: int) -> None: ...
+
+    def _base(self, data: RunData, seed_int: int | None) -> dict[str, Any]: ...
+
 
 __all__ = ["average", "fit_changepoint", "fit_gompertz"]
 
 
 def fit_changepoint(
-    fitter: ThresholdFitter, data: RunData, u: np.ndarray, seed_int: int | None
+    fitter: FitterOptions, data: RunData, u: np.ndarray, seed_int: int | None
 ) -> ThresholdFit:
+    """Fit the hinge or segmented model; its threshold's interval is the profile-F or delta."""
     kind = fitter.changepoint
     if not np.all(np.isfinite(u)):
         raise ConfigError(
@@ -105,8 +131,9 @@ def _changepoint_ic(data: RunData, fit: _cp.ChangepointFit) -> dict[str, Any]:
 
 
 def fit_gompertz(
-    fitter: ThresholdFitter, data: RunData, u: np.ndarray, seed_int: int | None
+    fitter: FitterOptions, data: RunData, u: np.ndarray, seed_int: int | None
 ) -> ThresholdFit:
+    """Fit the Gompertz-type curve; its threshold's interval is the delta method."""
     fitter._check_df(data, 4 - len(fitter.fixed))
     fit = _gz.fit_gompertz(data, u, fixed=dict(fitter.fixed), dispersion=fitter.dispersion)
     est, cov = fit.theta.copy(), fit.cov.copy()
@@ -153,7 +180,7 @@ def fit_gompertz(
     return attrs.evolve(res, ci=res.conf_int())
 
 
-def average(fitter: ThresholdFitter, data: RunData, fits: list[ThresholdFit]) -> ThresholdFit:
+def average(fitter: FitterOptions, data: RunData, fits: list[ThresholdFit]) -> ThresholdFit:
     """Weigh the candidates by AICc (QAICc on overdispersed counts), average the threshold.
 
     Each candidate's AICc comes from its ``loglik`` and ``k_ic``: the binomial
