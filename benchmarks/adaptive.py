@@ -9,6 +9,7 @@ the ends of the threshold interval and at the estimate until its half-width is
 
     python benchmarks/adaptive.py            # 5 simulation seeds
     python benchmarks/adaptive.py --quick    # 2 seeds
+    python benchmarks/adaptive.py --method auto   # every interval (the rule's too) from auto
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def fixed(seed: int, **options) -> tuple[int | None, list[float]]:
     return None, widths
 
 
-def adaptive(seed: int) -> tuple[int, float]:
+def adaptive(seed: int, **options) -> tuple[int, float]:
     with tempfile.TemporaryDirectory() as tmp:
         res = study(
             seed,
@@ -91,24 +92,50 @@ def adaptive(seed: int) -> tuple[int, float]:
             max_rounds=40,
         ).run(progress=False)
     rows = [r for r in res.metric("domain_score") if r["corruption"] == "subtle"]
-    return len(res.jobs), half_width(rows)
+    return len(res.jobs), half_width(rows, **options)
+
+
+def stop_on(method: str) -> None:
+    """Make the adaptive rule read its intervals from ``method`` (a measurement device).
+
+    The study's adaptive engine fits with ``StudyResults.fit(metric)``; a study has no
+    option for the fitter's method yet, so this benchmark patches that method's
+    default to measure what the design would need if it stopped on ``auto``'s interval.
+    """
+    from dataquality_thresholds import StudyResults
+
+    plain = StudyResults.fit
+
+    def fit(self, metric="domain_score", **options):
+        return plain(self, metric, **{"method": method, **options})
+
+    StudyResults.fit = fit
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument(
+        "--method",
+        default="logistic",
+        choices=("logistic", "auto"),
+        help="the fitter method every interval is read with (the adaptive rule's too)",
+    )
     args = ap.parse_args()
+    if args.method != "logistic":
+        stop_on(args.method)
     seeds = range(2) if args.quick else range(5)
     t0 = time.perf_counter()
+    print(f"intervals read with method={args.method!r}")
     print(
         f"target half-width {TARGET}; fixed grid {GRID} x k seeds (k <= {MAX_SEEDS}); adaptive from {{0.1,0.5,1}} x 2"
     )
     fixed_n, adaptive_n, auto_n = [], [], []
     for s in seeds:
-        nf, widths = fixed(s)
+        nf, widths = fixed(s, method=args.method)
         nauto, _ = fixed(s, method="auto")
         auto_n.append(nauto if nauto is not None else np.nan)
-        na, hw = adaptive(s)
+        na, hw = adaptive(s, method=args.method)
         fixed_n.append(nf if nf is not None else np.nan)
         adaptive_n.append(na)
         shown = ", ".join(f"{w:.3f}" for w in widths)

@@ -503,7 +503,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--metric", default="domain_score", help="run directory: the metric to fit")
     fit.add_argument("--csv", dest="csv_out", help="run directory: also write the table as CSV")
-    fit.add_argument("--method", default="logistic", choices=["logistic", "changepoint", "auto"])
+    fit.add_argument(
+        "--method", default="logistic", choices=["logistic", "changepoint", "gompertz", "auto"]
+    )
     fit.add_argument("--recovery", type=float, default=0.9)
     fit.add_argument("--level", type=float, default=0.95)
     fit.add_argument("--seed", type=int, default=0)

@@ -192,3 +192,30 @@ def test_auto_on_a_gompertz_truth_weighs_the_gompertz_curve() -> None:
         warnings.simplefilter("ignore", ThresholdWarning)
         fit = ThresholdFitter(method="auto", **FAST).fit(x, k, n=n)
     assert fit.weights[1] == max(fit.weights) and fit.weights[1] > 0.5
+
+
+def _three_shares(seed: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = np.repeat([0.1, 0.5, 1.0], 2)
+    return x, rng.binomial(64, np.repeat([0.3, 0.5, 0.7], 2)).astype(float)
+
+
+def test_a_gompertz_curve_on_three_shares_excludes_nothing() -> None:
+    x, k = _three_shares()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ThresholdWarning)
+        fit = ThresholdFitter(method="gompertz", **FAST).fit(x, k, n=64)
+    # four parameters on three distinct shares are not identified: no zero-width interval
+    assert fit.ci == (0.1, 1.0) and not fit.converged
+
+
+def test_a_hinge_at_its_cap_leaves_the_averaged_interval_open_above() -> None:
+    x, k = _three_shares()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ThresholdWarning)
+        fit = ThresholdFitter(method="auto", **FAST).fit(x, k, n=64)
+    hinge_fit = fit.candidates[2]
+    assert fit.weights[2] == pytest.approx(1.0)  # AICc cannot score 4 parameters on 6 runs
+    assert hinge_fit.ci[1] == pytest.approx(0.91)  # x_lo + q (1 - x_lo): the hinge's cap
+    # the cap is the model's limit, not the data's: the average reads it as open above
+    assert fit.ci == pytest.approx((hinge_fit.ci[0], 1.0))

@@ -205,11 +205,17 @@ def fit_gompertz(
             -G / 2 * (np.log(2 * np.pi * max(rss, 1e-300) / G) + 1) + 0.5 * np.sum(np.log(data.w))
         )
         k_ic, q_df = p + 1, float(df)
+    # fewer distinct x than free parameters (or a rank-deficient information matrix):
+    # the curve is not identified, and an inverse would be numerical noise
+    n_x = np.unique(data.x).size
+    identified = n_x >= p and np.linalg.matrix_rank(info) == p
     try:
-        cov = disp * np.linalg.inv(info)
-        ok = bool(np.all(np.isfinite(cov)) and np.all(np.diag(cov) > 0))
+        cov = disp * np.linalg.inv(info) if identified else np.full((p, p), np.nan)
+        ok = bool(identified and np.all(np.isfinite(cov)) and np.all(np.diag(cov) > 0))
     except np.linalg.LinAlgError:
         cov, ok = np.full((p, p), np.nan), False
+    if not ok:
+        cov = np.full((p, p), np.nan)
     lb = np.log(theta[0] * span)
     at_bound = 0 in free and bool(lb > np.log(SLOPE_MAX) - 1e-3 or lb < np.log(1e-3) + 1e-3)
     converged = bool(res.success and ok and not at_bound)

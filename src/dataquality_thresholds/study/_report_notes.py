@@ -359,7 +359,8 @@ def next_steps(
         items.append(
             "The intervals are within the target and every curve has a threshold: the "
             "study answers its question at this precision. To check the curve's shape, "
-            'refit with <code>results.fit(metric, method="changepoint")</code>.'
+            'refit with <code>results.fit(metric, method="auto")</code> (the logistic, '
+            "an asymmetric curve and the hinge, averaged)."
         )
     items.append(
         "How the threshold and its interval are defined: docs/fitting.md. Running, "
