@@ -209,13 +209,15 @@ def test_a_gompertz_curve_on_three_shares_excludes_nothing() -> None:
     assert fit.ci == (0.1, 1.0) and not fit.converged
 
 
-def test_a_hinge_at_its_cap_leaves_the_averaged_interval_open_above() -> None:
-    x, k = _three_shares()
+def test_a_perfect_hinge_fit_excludes_nothing_alone_or_averaged() -> None:
+    # identical replicate runs at three shares: the hinge fits exactly (zero residual
+    # variance), so its profile-F interval had zero width, and so had auto's
+    x = np.repeat([0.1, 0.5, 1.0], 2)
+    k = np.array([0.0, 0.0, 35.0, 35.0, 64.0, 64.0])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ThresholdWarning)
+        hinge_fit = ThresholdFitter(method="changepoint", **FAST).fit(x, k, n=64)
         fit = ThresholdFitter(method="auto", **FAST).fit(x, k, n=64)
-    hinge_fit = fit.candidates[2]
+    assert hinge_fit.dispersion < 1e-12 and hinge_fit.ci == (0.1, 1.0)
     assert fit.weights[2] == pytest.approx(1.0)  # AICc cannot score 4 parameters on 6 runs
-    assert hinge_fit.ci[1] == pytest.approx(0.91)  # x_lo + q (1 - x_lo): the hinge's cap
-    # the cap is the model's limit, not the data's: the average reads it as open above
-    assert fit.ci == pytest.approx((hinge_fit.ci[0], 1.0))
+    assert fit.ci == (0.1, 1.0)

@@ -374,6 +374,11 @@ class ThresholdFit:
             ) from exc
 
     def _changepoint_ci(self, method: str, tq: float) -> tuple[float, float]:
+        if self.dispersion <= 1e-12:  # a perfect fit (identical replicates): no interval
+            lo_u, hi_u = self._admissible_u()
+            if not (np.isfinite(lo_u) and np.isfinite(hi_u)):
+                lo_u, hi_u = self._u(self.design[0]), self._u(self.design[-1])
+            return self._from_u(lo_u), self._from_u(hi_u)
         if method == "profile" and (self.threshold_kind == "breakpoint" or self.model == "hinge"):
             grid = np.asarray(self.profile_grid)
             prof = np.asarray(self.profile_rss)
@@ -393,24 +398,6 @@ class ThresholdFit:
         T, se = self.threshold, self.threshold_se
         return T - tq * se, T + tq * se
 
-    def _conf_int_for_average(self, level: float) -> tuple[float, float]:
-        """Return the candidate's interval as a model average reads it.
-
-        A hinge's recovery threshold cannot exceed ``x_lo + q (ceiling - x_lo)``: with
-        the plateau at or past the reference x the hinge is a straight line over the
-        data and its threshold sits on that cap whatever the data say about a curve
-        still rising there. An interval that reaches the cap therefore excludes
-        nothing above it, and its upper end is read as the admissible limit.
-        """
-        lo, hi = self.conf_int(level=level)
-        if self.model == "hinge" and self.threshold_kind == "recovery":
-            spec = self._spec()
-            if spec.ceiling == "value":
-                cap = self._from_u(spec.u_lo + spec.q * (spec.u_ref - spec.u_lo))
-                if hi >= cap - 1e-9:
-                    hi = self._from_u(self._admissible_u()[1])
-        return lo, hi
-
     def _model_average_ci(self, level: float, method: str | None) -> tuple[float, float]:
         rule = self.interval if method is None else method
         rule = "buckland" if rule == "model-average" else rule  # records before the rules
@@ -419,7 +406,7 @@ class ThresholdFit:
                 f"interval {rule!r} is not a model-averaging rule; use one of {AVERAGE_RULES}",
                 field="method",
             )
-        cis = np.array([c._conf_int_for_average(level) for c in self.candidates])
+        cis = np.array([c.conf_int(level=level) for c in self.candidates])
         lo, hi = self._admissible_u()
         return average_interval(
             rule,
