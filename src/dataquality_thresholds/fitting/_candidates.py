@@ -49,7 +49,73 @@ class FitterOptions(Protocol):
     def _base(self, data: RunData, seed_int: int | None) -> dict[str, Any]: ...
 
 
-__all__ = ["average", "fit_changepoint", "fit_gompertz"]
+__all__ = ["average", "fit_changepoint", "fit_gompertz", "sigmoid_record"]
+
+
+class _SigmoidFit(Protocol):
+    """What a four-parameter ``(b, c, d, e)`` fit (logistic or Gompertz-type) carries."""
+
+    @property
+    def theta(self) -> np.ndarray: ...
+    @property
+    def free(self) -> np.ndarray: ...
+    @property
+    def cov(self) -> np.ndarray: ...
+    @property
+    def dispersion(self) -> float: ...
+    @property
+    def df_resid(self) -> int: ...
+    @property
+    def q_df(self) -> float: ...
+    @property
+    def loglik(self) -> float: ...
+    @property
+    def k_ic(self) -> int: ...
+    @property
+    def fitted(self) -> np.ndarray: ...
+
+
+def sigmoid_record(
+    base: dict[str, Any],
+    model: str,
+    interval: str,
+    fit: _SigmoidFit,
+    data: RunData,
+    log_x: bool,
+    converged: bool,
+    separation: bool = False,
+) -> ThresholdFit:
+    """Return the record of a ``(b, c, d, e)`` curve fit, its threshold not yet set.
+
+    With ``log_x`` the midpoint is reported as ``e`` (not ``log e``) and its
+    covariance row is scaled by the delta method.
+    """
+    names = ("b", "c", "d", "e")
+    est, cov = fit.theta.copy(), fit.cov.copy()
+    if log_x:
+        est[3] = np.exp(est[3])
+        jac = np.where(fit.free == 3, est[3], 1.0)
+        cov = cov * np.outer(jac, jac)
+    return ThresholdFit(
+        **base,
+        model=model,
+        interval=interval,
+        threshold=float("nan"),
+        ci=(float("nan"), float("nan")),
+        threshold_se=float("nan"),
+        param_names=names,
+        estimates=_tup(est),
+        free_names=tuple(names[i] for i in fit.free),
+        cov=tuple(_tup(r) for r in cov),
+        dispersion=fit.dispersion,
+        df_resid=fit.df_resid,
+        q_df=fit.q_df,
+        loglik=fit.loglik,
+        k_ic=fit.k_ic,
+        converged=converged,
+        separation=separation,
+        rss=float(np.sum(data.w * (data.y - fit.fitted) ** 2)),
+    )
 
 
 def fit_changepoint(
@@ -136,38 +202,15 @@ def fit_gompertz(
     """Fit the Gompertz-type curve; its threshold's interval is the delta method."""
     fitter._check_df(data, 4 - len(fitter.fixed))
     fit = _gz.fit_gompertz(data, u, fixed=dict(fitter.fixed), dispersion=fitter.dispersion)
-    est, cov = fit.theta.copy(), fit.cov.copy()
-    if fitter.log_x:
-        est[3] = np.exp(est[3])
-        jac = np.where(fit.free == 3, est[3], 1.0)
-        cov = cov * np.outer(jac, jac)
     base = fitter._base(data, seed_int)
     base["method"] = "gompertz"
-    names = ("b", "c", "d", "e")
-    res = ThresholdFit(
-        **base,
-        model="gompertz",
-        interval="delta",
-        threshold=float("nan"),
-        ci=(float("nan"), float("nan")),
-        threshold_se=float("nan"),
-        param_names=names,
-        estimates=_tup(est),
-        free_names=tuple(names[i] for i in fit.free),
-        cov=tuple(_tup(r) for r in cov),
-        dispersion=fit.dispersion,
-        df_resid=fit.df_resid,
-        q_df=fit.q_df,
-        loglik=fit.loglik,
-        k_ic=fit.k_ic,
-        converged=fit.converged,
-        rss=float(np.sum(data.w * (data.y - fit.fitted) ** 2)),
-    )
+    res = sigmoid_record(base, "gompertz", "delta", fit, data, fitter.log_x, fit.converged)
+    names, est = res.param_names, res.estimates
     u_hat, g = _gz.threshold_u(fit, res._spec())
     if not np.isfinite(u_hat):
         raise FitError(
             "the fitted Gompertz-type curve never reaches the requested recovery; "
-            f"parameters {dict(zip(names, _tup(est), strict=False))}"
+            f"parameters {dict(zip(names, est, strict=False))}"
         )
     T = res._from_u(u_hat)
     var = float(g @ fit.cov @ g)

@@ -404,43 +404,20 @@ class ThresholdFitter:
             dispersion=self.dispersion,
             penalty=self.penalty,
         )
-        names = ("b", "c", "d", "e")
-        est = fit.theta.copy()
-        cov = fit.cov.copy()
-        if self.log_x:
-            est[3] = np.exp(est[3])
-            jac = np.ones(fit.free.size)
-            jac[fit.free == 3] = est[3]
-            cov = cov * np.outer(jac, jac)
         interval = self.interval if self.method != "auto" and self.interval else "profile"
         base = self._base(data, seed_int)
         base["method"] = self.method if self.method != "auto" else "logistic"
-        res = ThresholdFit(
-            **base,
-            model="logistic",
-            interval=interval,
-            threshold=float("nan"),
-            ci=(float("nan"), float("nan")),
-            threshold_se=float("nan"),
-            param_names=names,
-            estimates=_tup(est),
-            free_names=tuple(names[i] for i in fit.free),
-            cov=tuple(_tup(r) for r in cov),
-            dispersion=fit.dispersion,
-            df_resid=fit.df_resid,
-            q_df=fit.q_df,
-            loglik=fit.loglik,
-            k_ic=fit.k_ic,
-            converged=bool(fit.converged and not fit.at_bound),
-            separation=fit.separation,
-            rss=float(np.sum(data.w * (data.y - fit.fitted) ** 2)),
+        converged = bool(fit.converged and not fit.at_bound)
+        res = _cand.sigmoid_record(
+            base, "logistic", interval, fit, data, self.log_x, converged, fit.separation
         )
+        names, est = res.param_names, res.estimates
         spec = res._spec()
         u_hat, g = _lg.thr_grad(fit, spec)
         if not np.isfinite(u_hat):
             raise FitError(
                 "the fitted logistic never reaches the requested recovery; "
-                f"parameters {dict(zip(names, _tup(est), strict=False))}"
+                f"parameters {dict(zip(names, est, strict=False))}"
             )
         T = res._from_u(u_hat)
         se_u = float(np.sqrt(max(g @ fit.cov @ g, 0.0)))  # working scale
